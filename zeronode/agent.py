@@ -1,0 +1,219 @@
+"""The node agent: one trio nursery that owns everything a node runs.
+
+Start-up, in order (each step's failure is an :class:`AgentError` with a message for the
+operator, and nothing later runs):
+
+1. Signals: SIGINT and SIGTERM are caught from the very start, so a stop request that arrives
+   while the journal is still opening is honoured as soon as serving begins.
+2. The data directory is created (0700) and locked: an exclusive ``flock`` on
+   ``<data_dir>/agent.lock``, held for the life of the process, which holds our pid. A second
+   agent on the same directory fails with "another zeronode agent is using DIR (pid N)".
+   The kernel drops the lock when the process dies, so a crash never leaves a stale lock.
+3. The root credentials are loaded or created (:mod:`zeronode.credentials`).
+4. The journal is opened; the AWS app is built from a :class:`~zeronode.node.NodeServices`.
+5. HTTP is served on one port (:mod:`zeronode.http`); the node is *ready* when it listens,
+   and ``ready(node)`` is called then.
+
+Stopping: the first SIGINT/SIGTERM (or ``stop.set()``) starts a graceful shutdown: the
+listener closes, requests in flight get ``settings.shutdown_grace`` seconds to finish, the
+apps' lifespan shutdown runs, the journal is closed, ``agent.stopped`` is logged and
+:func:`run_agent` returns normally (the CLI then exits 0). A second signal cuts the grace
+period short; the journal is still closed properly.
+
+All blocking work (mkdir, the lock file, the credentials file) runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from zeronode import __version__
+from zeronode.config import ConfigError, Settings, ensure_data_dir
+from zeronode.credentials import CredentialsError, load_or_create
+from zeronode.http.admin import create_admin_app
+from zeronode.http.dispatch import Dispatcher
+from zeronode.http.server import ListenError, serve
+from zeronode.logs import get_logger
+from zeronode.node import ASGIApp, NodeServices
+
+LOCK_FILE = "agent.lock"
+JOURNAL_FILE = "journal.sqlite3"
+
+_log = get_logger(__name__)
+
+
+class AgentError(Exception):
+    """The agent cannot run; the message says why, for the operator."""
+
+
+class DataDirInUse(AgentError):
+    """Another agent holds the data directory's lock."""
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The parts of a node built elsewhere: the journal and the AWS app.
+
+    ``open_journal(path)`` is an async context manager yielding a journal (``node_id``,
+    ``position()``); ``build_aws_app(node)`` returns the ASGI app for the AWS APIs. Tests pass
+    their own; :func:`default_wiring` gives the real ones.
+    """
+
+    open_journal: Callable[[Path], AbstractAsyncContextManager[Any]]
+    build_aws_app: Callable[[NodeServices], ASGIApp]
+
+
+def default_wiring() -> Wiring:
+    """The real journal and AWS services (imported here: the agent is their only user)."""
+    try:
+        from zeronode.journal import open_journal
+        from zeronode.services import all_projections, build_aws_app
+    except ImportError as error:
+        raise AgentError(f"this zeronode build is incomplete: {error}") from error
+
+    def open_node_journal(path: Path) -> AbstractAsyncContextManager[Any]:
+        return open_journal(path, all_projections())
+
+    return Wiring(open_journal=open_node_journal, build_aws_app=build_aws_app)
+
+
+async def run_agent(
+    settings: Settings,
+    *,
+    ready: Callable[[NodeServices], object] | None = None,
+    stop: trio.Event | None = None,
+    env: Mapping[str, str] | None = None,
+    wiring: Wiring | None = None,
+) -> None:
+    """Run a node until SIGINT/SIGTERM or ``stop`` is set, then shut it down gracefully.
+
+    ``env`` (default ``os.environ``) is where explicit credentials are looked up. Must run in
+    the main thread (signal handling). Raises :class:`AgentError` if the node cannot start,
+    :class:`~zeronode.config.ConfigError` or :class:`~zeronode.credentials.CredentialsError`
+    for a bad data directory or credentials.
+    """
+    stop = trio.Event() if stop is None else stop
+    env = os.environ if env is None else env
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        try:
+            wiring = default_wiring() if wiring is None else wiring
+            await _run(settings, ready, stop, signals, env, wiring)
+        except BaseExceptionGroup as group:
+            # Start-up errors raised inside nurseries arrive wrapped; callers get them bare.
+            sole = _sole_error(group)
+            if isinstance(sole, (AgentError, ConfigError, CredentialsError)):
+                raise sole from None
+            raise
+
+
+async def _run(
+    settings: Settings,
+    ready: Callable[[NodeServices], object] | None,
+    stop: trio.Event,
+    signals: AsyncIterator[int],
+    env: Mapping[str, str],
+    wiring: Wiring,
+) -> None:
+    data_dir = settings.data_dir
+    await trio.to_thread.run_sync(ensure_data_dir, data_dir)
+    lock_fd = await trio.to_thread.run_sync(_lock_data_dir, data_dir)
+    try:
+        credentials = await trio.to_thread.run_sync(load_or_create, data_dir, env)
+        async with wiring.open_journal(data_dir / JOURNAL_FILE) as journal:
+            node = NodeServices(settings, journal, credentials)
+            app = Dispatcher(wiring.build_aws_app(node), create_admin_app(node))
+            force = trio.CancelScope()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_on_signals, signals, stop, force)
+                with force:
+                    await _serve(app, node, ready, stop)
+                nursery.cancel_scope.cancel()
+            _log.info(
+                "agent.stopped", node=node.node_id, uptime_seconds=round(node.uptime_seconds(), 3)
+            )
+    finally:
+        os.close(lock_fd)  # releases the flock; closing a local file descriptor does not block
+
+
+async def _serve(
+    app: ASGIApp,
+    node: NodeServices,
+    ready: Callable[[NodeServices], object] | None,
+    stop: trio.Event,
+) -> None:
+    settings = node.settings
+    async with trio.open_nursery() as server:
+        try:
+            await server.start(partial(serve, app, settings, shutdown_trigger=stop.wait))
+        except ListenError as error:
+            raise AgentError(str(error)) from None
+        _log.info(
+            "agent.started",
+            node=node.node_id,
+            endpoint=settings.endpoint_url,
+            region=settings.region,
+            data_dir=settings.data_dir,
+            version=__version__,
+            pid=os.getpid(),
+        )
+        if ready is not None:
+            ready(node)
+
+
+async def _on_signals(
+    signals: AsyncIterator[int], stop: trio.Event, force: trio.CancelScope
+) -> None:
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if not stop.is_set():
+            _log.info("agent.stopping", signal=name)
+            stop.set()
+        else:
+            _log.warning("agent.stop_forced", signal=name)
+            force.cancel()
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Take the data dir's exclusive lock and write our pid into it; returns the held fd."""
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise AgentError(f"cannot open lock file {path}: {error.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise DataDirInUse(
+                f"another zeronode agent is using {data_dir} (pid {holder})"
+            ) from None
+        raise AgentError(f"cannot lock {path}: {error.strerror}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _sole_error(group: BaseExceptionGroup[Any]) -> BaseException | None:
+    """The one non-group exception inside ``group`` (nested groups flattened), if just one."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    return leaves[0] if len(leaves) == 1 else None

@@ -1,0 +1,275 @@
+"""The node's settings: one frozen :class:`Settings`, resolved from four sources.
+
+Precedence, highest first (the same for every setting, with no exceptions):
+
+1. a command-line flag (``zeronode up --port 9800``);
+2. a ``ZERONODE_*`` environment variable (``ZERONODE_PORT=9800``); an empty value counts as unset;
+3. a key in the TOML config file named by ``--config FILE`` or ``ZERONODE_CONFIG``
+   (``port = 9800``); no file is read unless one is named;
+4. the default.
+
+=================  =====================  ==================  ============================
+flag               environment variable   config file key     default
+=================  =====================  ==================  ============================
+``--data-dir``     ``ZERONODE_DATA_DIR``  ``data_dir``        ``$XDG_DATA_HOME/zeronode``,
+                                                              else
+                                                              ``~/.local/share/zeronode``
+``--host``         ``ZERONODE_HOST``      ``host``            ``127.0.0.1``
+``--port``         ``ZERONODE_PORT``      ``port``            ``9700`` (every service)
+``--region``       ``ZERONODE_REGION``    ``region``          ``us-east-1``
+``--domain``       ``ZERONODE_DOMAIN``    ``domain``          none (S3 virtual hosts off)
+``--log-level``    ``ZERONODE_LOG_LEVEL`` ``log_level``       ``info``
+``--shutdown-``    ``ZERONODE_SHUTDOWN_`` ``shutdown_grace``  ``30`` seconds
+``grace``          ``GRACE``
+``--config``       ``ZERONODE_CONFIG``    (the file itself)   none
+=================  =====================  ==================  ============================
+
+The config file is flat TOML (``port = 9700``, ``data_dir = "/var/lib/zeronode"``). A relative
+``data_dir`` in the file is relative to the file's own directory; from a flag or the
+environment, relative to the working directory; ``~`` is expanded everywhere. An unknown key,
+a value of the wrong type or out of range, or an unreadable file raises :class:`ConfigError`,
+whose message names the setting and where the bad value came from; the CLI exits with status 2.
+
+Resolution is pure apart from reading the config file: the caller passes the flags and the
+environment, so tests need neither ``argv`` nor ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 9700
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# A DNS label; botocore checks region names with the same rule, so "factory-1" is fine.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_REGION = re.compile(_LABEL)
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+
+
+class ConfigError(Exception):
+    """A setting is unknown, unreadable or invalid. The message is meant for the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a node is configured with. Frozen: read it anywhere, change it nowhere."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    region: str = "us-east-1"
+    log_level: str = "info"
+    domain: str | None = None
+    shutdown_grace: float = 30.0
+    config_file: Path | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL a client on this machine uses: a wildcard bind is reached over loopback."""
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its ``Settings`` field (also the config key) and how to check a value."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    help: str
+    metavar: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return "ZERONODE_" + self.name.upper()
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(value)).expanduser()
+
+
+def _host(value: Any) -> str:
+    host = _text(value).strip()
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        pass
+    if _HOSTNAME.fullmatch(host.lower()):
+        return host.lower()
+    raise ValueError("expected an IP address or a host name")
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer")
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise ValueError("expected an integer from 1 to 65535")
+        value = int(value)
+    if not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError("expected an integer from 1 to 65535")
+    return value
+
+
+def _region(value: Any) -> str:
+    region = _text(value).strip()
+    if not _REGION.fullmatch(region):
+        raise ValueError(
+            "expected a region name such as us-east-1 (lower-case letters, digits, '-')"
+        )
+    return region
+
+
+def _domain(value: Any) -> str:
+    domain = _text(value).strip().lower().rstrip(".")
+    if not _HOSTNAME.fullmatch(domain):
+        raise ValueError("expected a DNS name such as s3.example.internal")
+    return domain
+
+
+def _log_level(value: Any) -> str:
+    level = _text(value).strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number of seconds")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError("expected a number of seconds") from None
+    if not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+        raise ValueError("expected a number of seconds from 0 to 3600")
+    return float(value)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("data_dir", _path, "where the node keeps its journal, objects and keys", "DIR"),
+    Option("host", _host, "address to listen on (default 127.0.0.1)", "HOST"),
+    Option("port", _port, f"port serving every AWS API (default {DEFAULT_PORT})", "PORT"),
+    Option("region", _region, "the region name clients sign with (default us-east-1)", "REGION"),
+    Option("domain", _domain, "DNS name for S3 virtual-host addressing (BUCKET.DOMAIN)", "DOMAIN"),
+    Option("log_level", _log_level, f"one of {', '.join(LOG_LEVELS)} (default info)", "LEVEL"),
+    Option(
+        "shutdown_grace",
+        _seconds,
+        "seconds in-flight requests get to finish on shutdown (default 30)",
+        "SECONDS",
+    ),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+CONFIG_ENV_VAR = "ZERONODE_CONFIG"
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """``$XDG_DATA_HOME/zeronode``, else ``~/.local/share/zeronode`` (XDG base directories)."""
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore a relative value
+        return Path(xdg) / "zeronode"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".local" / "share" / "zeronode"
+
+
+def resolve_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Build the settings from command-line ``flags`` (None = not given) and ``env``.
+
+    ``flags`` holds option names (``port``, ``data_dir``...) and ``config`` for the file. Every
+    value given in any source is checked, even one a higher source overrides, so a mistake
+    does not lie in wait until the override is removed.
+    """
+    config_file = _config_path(flags, env)
+    from_file: dict[str, Any] = {}
+    if config_file is not None:
+        for name, raw in _read_config_file(config_file).items():
+            from_file[name] = _check(_BY_NAME[name], raw, str(config_file))
+        if "data_dir" in from_file:
+            from_file["data_dir"] = config_file.parent / from_file["data_dir"]
+    from_env = {
+        option.name: _check(option, env[option.env_var], f"${option.env_var}")
+        for option in OPTIONS
+        if env.get(option.env_var, "") != ""
+    }
+    from_flags = {
+        option.name: _check(option, flags[option.name], option.flag)
+        for option in OPTIONS
+        if flags.get(option.name) is not None
+    }
+    values = {**from_file, **from_env, **from_flags}
+    data_dir = values.pop("data_dir", None) or default_data_dir(env)
+    return Settings(data_dir=Path(os.path.abspath(data_dir)), config_file=config_file, **values)
+
+
+def _check(option: Option, value: Any, source: str) -> Any:
+    try:
+        return option.parse(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"{option.name}: invalid value {value!r} from {source}: {error}"
+        ) from None
+
+
+def _config_path(flags: Mapping[str, Any], env: Mapping[str, str]) -> Path | None:
+    given = flags.get("config") or env.get(CONFIG_ENV_VAR, "")
+    if not given:
+        return None
+    return Path(os.path.abspath(Path(str(given)).expanduser()))
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    unknown = sorted(set(document) - set(_BY_NAME))
+    if unknown:
+        known = ", ".join(_BY_NAME)
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {', '.join(unknown)} (known: {known})"
+        )
+    return document
+
+
+def ensure_data_dir(data_dir: Path) -> None:
+    """Create the data directory (owner-only, 0700) if missing; fail clearly if unusable.
+
+    Blocking: call it from a worker thread inside trio.
+    """
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create data directory {data_dir}: {error.strerror}") from None
+    if not data_dir.is_dir():
+        raise ConfigError(f"data directory {data_dir} is not a directory")
