@@ -70,6 +70,14 @@ PRECEDENCE_CASES: list[tuple[str, str, str, str, tuple[Any, Any, Any], Any]] = [
     ),
     ("shutdown_grace", "1.5", "2", "3", (1.5, 2.0, 3.0), 30.0),
     (
+        "disks",
+        '["/file/a", "/file/b"]',
+        "/env/a:/env/b",
+        "/flag/a",
+        ((Path("/file/a"), Path("/file/b")), (Path("/env/a"), Path("/env/b")), (Path("/flag/a"),)),
+        (),
+    ),
+    (
         "data_dir",
         '"/from/file"',
         "/from/env",
@@ -229,3 +237,24 @@ def test_a_bad_value_is_an_error_even_when_a_higher_source_overrides_it(
     env = {**HOME, "ZERONODE_PORT": "abc" if source == "env" else ""}
     with pytest.raises(ConfigError, match="port: invalid value 'abc'"):
         resolve_settings({"config": str(config), "port": "9000"}, env)
+
+
+def test_disks_default_to_a_folder_in_the_data_dir(tmp_path: Path) -> None:
+    settings = resolve_settings({"data_dir": str(tmp_path)}, HOME)
+    assert settings.disk_paths == (tmp_path / "objects",)
+
+
+def test_disk_flag_repeats_and_relative_file_disks_follow_the_file(tmp_path: Path) -> None:
+    from zeronode.cli import build_parser
+
+    args = build_parser().parse_args(["up", "--disk", "/mnt/a", "--disk", "/mnt/b"])
+    assert resolve_settings({"disks": args.disks}, HOME).disks == (Path("/mnt/a"), Path("/mnt/b"))
+    config = write_config(tmp_path / "zn.toml", 'disks = ["d1"]\n')
+    assert resolve_settings({"config": str(config)}, HOME).disks == (tmp_path / "d1",)
+
+
+@pytest.mark.parametrize("bad", ['disks = 5', 'disks = ["/a", "/a"]', "disks = [1]"])
+def test_bad_disks_are_refused(tmp_path: Path, bad: str) -> None:
+    config = write_config(tmp_path / "zn.toml", bad + "\n")
+    with pytest.raises(ConfigError, match="disks"):
+        resolve_settings({"config": str(config)}, HOME)

@@ -29,7 +29,7 @@ import errno
 import fcntl
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +46,7 @@ from zeronode.http.dispatch import Dispatcher
 from zeronode.http.server import ListenError, serve
 from zeronode.logs import get_logger
 from zeronode.node import ASGIApp, NodeServices
+from zeronode.storage import StorageError, open_blob_store
 
 LOCK_FILE = "agent.lock"
 JOURNAL_FILE = "journal.sqlite3"
@@ -66,26 +67,33 @@ class Wiring:
     """The parts of a node built elsewhere: the journal and the AWS app.
 
     ``open_journal(path)`` is an async context manager yielding a journal (``node_id``,
-    ``position()``); ``build_aws_app(node)`` returns the ASGI app for the AWS APIs. Tests pass
-    their own; :func:`default_wiring` gives the real ones.
+    ``position()``); ``build_aws_app(node)`` returns the ASGI app for the AWS APIs.
+    ``referenced_blobs(journal)`` names every blob the journal's projections still point at;
+    with it, blobs written before a crash but never committed are swept at start (without
+    it nothing is swept). Tests pass their own; :func:`default_wiring` gives the real ones.
     """
 
     open_journal: Callable[[Path], AbstractAsyncContextManager[Any]]
     build_aws_app: Callable[[NodeServices], ASGIApp]
+    referenced_blobs: Callable[[Any], Awaitable[set[str]]] | None = None
 
 
 def default_wiring() -> Wiring:
     """The real journal and AWS services (imported here: the agent is their only user)."""
     try:
         from zeronode.journal import open_journal
-        from zeronode.services import all_projections, build_aws_app
+        from zeronode.services import all_projections, build_aws_app, referenced_blobs
     except ImportError as error:
         raise AgentError(f"this zeronode build is incomplete: {error}") from error
 
     def open_node_journal(path: Path) -> AbstractAsyncContextManager[Any]:
         return open_journal(path, all_projections())
 
-    return Wiring(open_journal=open_node_journal, build_aws_app=build_aws_app)
+    return Wiring(
+        open_journal=open_node_journal,
+        build_aws_app=build_aws_app,
+        referenced_blobs=referenced_blobs,
+    )
 
 
 async def run_agent(
@@ -109,11 +117,15 @@ async def run_agent(
         try:
             wiring = default_wiring() if wiring is None else wiring
             await _run(settings, ready, stop, signals, env, wiring)
+        except StorageError as error:
+            raise AgentError(f"cannot open the object disks: {error}") from None
         except BaseExceptionGroup as group:
             # Start-up errors raised inside nurseries arrive wrapped; callers get them bare.
             sole = _sole_error(group)
             if isinstance(sole, (AgentError, ConfigError, CredentialsError)):
                 raise sole from None
+            if isinstance(sole, StorageError):
+                raise AgentError(f"cannot open the object disks: {sole}") from None
             raise
 
 
@@ -130,8 +142,15 @@ async def _run(
     lock_fd = await trio.to_thread.run_sync(_lock_data_dir, data_dir)
     try:
         credentials = await trio.to_thread.run_sync(load_or_create, data_dir, env)
-        async with wiring.open_journal(data_dir / JOURNAL_FILE) as journal:
-            node = NodeServices(settings, journal, credentials)
+        async with (
+            wiring.open_journal(data_dir / JOURNAL_FILE) as journal,
+            open_blob_store(settings.disk_paths, node_id=journal.node_id) as blobs,
+        ):
+            if wiring.referenced_blobs is not None:
+                swept = await blobs.sweep(partial(wiring.referenced_blobs, journal))
+                if swept:
+                    _log.info("storage.swept", blobs=swept)
+            node = NodeServices(settings, journal, credentials, blobs)
             app = Dispatcher(wiring.build_aws_app(node), create_admin_app(node))
             force = trio.CancelScope()
             async with trio.open_nursery() as nursery:

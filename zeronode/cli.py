@@ -89,6 +89,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser, names: list[str]) -> No
                 option.flag,
                 dest=option.name,
                 metavar=option.metavar,
+                action="append" if option.repeatable else "store",
                 help=f"{option.help} [${option.env_var}, config key {option.name}]",
             )
 

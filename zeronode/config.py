@@ -21,11 +21,14 @@ flag               environment variable   config file key     default
 ``--log-level``    ``ZERONODE_LOG_LEVEL`` ``log_level``       ``info``
 ``--shutdown-``    ``ZERONODE_SHUTDOWN_`` ``shutdown_grace``  ``30`` seconds
 ``grace``          ``GRACE``
+``--disk`` (re-    ``ZERONODE_DISKS``     ``disks`` (a list)  ``<data_dir>/objects``
+peatable)          (``:``-separated)
 ``--config``       ``ZERONODE_CONFIG``    (the file itself)   none
 =================  =====================  ==================  ============================
 
-The config file is flat TOML (``port = 9700``, ``data_dir = "/var/lib/zeronode"``). A relative
-``data_dir`` in the file is relative to the file's own directory; from a flag or the
+The config file is flat TOML (``port = 9700``, ``data_dir = "/var/lib/zeronode"``,
+``disks = ["/mnt/a", "/mnt/b"]``). A relative ``data_dir`` or disk in the file is relative to the
+file's own directory; from a flag or the
 environment, relative to the working directory; ``~`` is expanded everywhere. An unknown key,
 a value of the wrong type or out of range, or an unreadable file raises :class:`ConfigError`,
 whose message names the setting and where the bad value came from; the CLI exits with status 2.
@@ -69,7 +72,13 @@ class Settings:
     log_level: str = "info"
     domain: str | None = None
     shutdown_grace: float = 30.0
+    disks: tuple[Path, ...] = ()
     config_file: Path | None = None
+
+    @property
+    def disk_paths(self) -> tuple[Path, ...]:
+        """Where object bytes go: the configured disks, else one folder in the data dir."""
+        return self.disks or (self.data_dir / "objects",)
 
     @property
     def endpoint_url(self) -> str:
@@ -92,10 +101,14 @@ class Option:
     parse: Callable[[Any], Any]
     help: str
     metavar: str
+    #: A list setting: the flag is singular and repeatable (``--disk A --disk B``), the
+    #: environment variable ``:``-separated, the config key a TOML array.
+    repeatable: bool = False
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        name = self.name.removesuffix("s") if self.repeatable else self.name
+        return "--" + name.replace("_", "-")
 
     @property
     def env_var(self) -> str:
@@ -112,6 +125,17 @@ def _text(value: Any) -> str:
 
 def _path(value: Any) -> Path:
     return Path(_text(value)).expanduser()
+
+
+def _paths(value: Any) -> tuple[Path, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(os.pathsep) if part]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError("expected a list of paths")
+    paths = tuple(_path(item) for item in value)
+    if len(set(paths)) != len(paths):
+        raise ValueError("the same path is listed twice")
+    return paths
 
 
 def _host(value: Any) -> str:
@@ -186,6 +210,7 @@ OPTIONS: tuple[Option, ...] = (
         "seconds in-flight requests get to finish on shutdown (default 30)",
         "SECONDS",
     ),
+    Option("disks", _paths, "a disk (directory) for object bytes; repeat for more", "PATH", True),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 CONFIG_ENV_VAR = "ZERONODE_CONFIG"
@@ -214,6 +239,8 @@ def resolve_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settin
             from_file[name] = _check(_BY_NAME[name], raw, str(config_file))
         if "data_dir" in from_file:
             from_file["data_dir"] = config_file.parent / from_file["data_dir"]
+        if "disks" in from_file:
+            from_file["disks"] = tuple(config_file.parent / disk for disk in from_file["disks"])
     from_env = {
         option.name: _check(option, env[option.env_var], f"${option.env_var}")
         for option in OPTIONS
@@ -226,6 +253,8 @@ def resolve_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settin
     }
     values = {**from_file, **from_env, **from_flags}
     data_dir = values.pop("data_dir", None) or default_data_dir(env)
+    if "disks" in values:
+        values["disks"] = tuple(Path(os.path.abspath(disk)) for disk in values["disks"])
     return Settings(data_dir=Path(os.path.abspath(data_dir)), config_file=config_file, **values)
 
 

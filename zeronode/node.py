@@ -45,6 +45,7 @@ class NodeServices:
     settings: Settings
     journal: Any  # a zeronode.journal Journal; JournalView is the part the agent relies on
     credentials: Credentials
+    blobs: Any = None  # the node's zeronode.storage.BlobStore (object bytes)
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
 

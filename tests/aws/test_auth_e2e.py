@@ -12,7 +12,7 @@ import urllib3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.services.s3.test_buckets import error_of, s3
+from tests.services.s3.helpers import error_of, s3_client
 
 
 @contextlib.contextmanager
@@ -31,25 +31,25 @@ def signing_clock(offset: dt.timedelta):
 
 def test_wrong_secret_is_signature_mismatch(agent) -> None:
     with pytest.raises(ClientError) as exc:
-        s3(agent, secret="x" * 40).list_buckets()
+        s3_client(agent, secret="x" * 40).list_buckets()
     assert error_of(exc) == ("SignatureDoesNotMatch", 403)
 
 
 def test_unknown_key_is_invalid_access_key(agent) -> None:
     with pytest.raises(ClientError) as exc:
-        s3(agent, key="AKIAUNKNOWNUNKNOWN00").list_buckets()
+        s3_client(agent, key="AKIAUNKNOWNUNKNOWN00").list_buckets()
     assert error_of(exc) == ("InvalidAccessKeyId", 403)
 
 
 def test_clock_skew_is_refused(agent) -> None:
     with signing_clock(-dt.timedelta(minutes=16)):
         with pytest.raises(ClientError) as exc:
-            s3(agent).list_buckets()
+            s3_client(agent).list_buckets()
     assert error_of(exc) == ("RequestTimeTooSkewed", 403)
 
 
 def test_presigned_url_works_and_tampering_is_refused(agent) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     client.create_bucket(Bucket="signed")
     http = urllib3.PoolManager()
     url = client.generate_presigned_url("get_bucket_location", Params={"Bucket": "signed"}, ExpiresIn=60)
@@ -62,7 +62,7 @@ def test_presigned_url_works_and_tampering_is_refused(agent) -> None:
 
 
 def test_expired_presigned_url_is_access_denied(agent) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     client.create_bucket(Bucket="expiring")
     with signing_clock(-dt.timedelta(seconds=120)):
         url = client.generate_presigned_url(

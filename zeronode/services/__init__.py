@@ -23,6 +23,13 @@ def all_projections() -> list[Any]:
     return [p for service in SERVICES.values() for p in service.projections]
 
 
+async def referenced_blobs(journal: Any) -> set[str]:
+    """Every blob id the projections point at; the start-up sweep keeps exactly these."""
+    from zeronode.services.s3.segments import referenced_blob_ids
+
+    return await journal.read(referenced_blob_ids)
+
+
 def build_aws_app(node: Any) -> Any:
     """The raw-ASGI app that serves every AWS API of this node."""
     from zeronode.aws.asgi import AwsApp

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-
-def s3(agent, region: str = "us-east-1", **overrides):
-    return boto3.client(
-        "s3",
-        endpoint_url=agent.endpoint,
-        region_name=region,
-        aws_access_key_id=overrides.get("key", agent.credentials.access_key_id),
-        aws_secret_access_key=overrides.get("secret", agent.credentials.secret_access_key),
-        config=Config(
-            s3={"addressing_style": "path"}, signature_version="s3v4", retries={"max_attempts": 1}
-        ),
-    )
-
-
-def error_of(exc_info) -> tuple[str, int]:
-    err = exc_info.value.response
-    return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]
+from tests.services.s3.helpers import error_of, s3_client
 
 
 def names(client, **kwargs) -> list[str]:
@@ -31,7 +13,7 @@ def names(client, **kwargs) -> list[str]:
 
 
 def test_create_head_list_delete(agent) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     out = client.create_bucket(Bucket="logs")
     assert out["Location"] == "/logs"
     head = client.head_bucket(Bucket="logs")
@@ -49,7 +31,7 @@ def test_create_head_list_delete(agent) -> None:
 
 
 def test_missing_bucket_errors(agent) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     for call in (client.delete_bucket, client.get_bucket_location):
         with pytest.raises(ClientError) as exc:
             call(Bucket="nope")
@@ -63,7 +45,7 @@ def test_missing_bucket_errors(agent) -> None:
      "xn--punycode", "sthree-x", "bucket-s3alias", "bucket--ol-s3"],
 )
 def test_invalid_bucket_names(agent, bad: str) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     with pytest.raises(ClientError) as exc:
         client.create_bucket(Bucket=bad)
     assert error_of(exc) == ("InvalidBucketName", 400)
@@ -71,14 +53,14 @@ def test_invalid_bucket_names(agent, bad: str) -> None:
 
 
 def test_duplicate_in_us_east_1_is_legacy_200(agent) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     client.create_bucket(Bucket="twice")
     client.create_bucket(Bucket="twice")
     assert names(client) == ["twice"]
 
 
 def test_duplicate_elsewhere_is_already_owned(agent) -> None:
-    client = s3(agent, "eu-west-1")
+    client = s3_client(agent, "eu-west-1")
     config = {"LocationConstraint": "eu-west-1"}
     client.create_bucket(Bucket="dup", CreateBucketConfiguration=config)
     with pytest.raises(ClientError) as exc:
@@ -87,12 +69,12 @@ def test_duplicate_elsewhere_is_already_owned(agent) -> None:
     assert client.get_bucket_location(Bucket="dup")["LocationConstraint"] == "eu-west-1"
     # a us-east-1 re-create of a bucket that lives elsewhere is no legacy 200
     with pytest.raises(ClientError) as exc:
-        s3(agent).create_bucket(Bucket="dup")
+        s3_client(agent).create_bucket(Bucket="dup")
     assert error_of(exc) == ("BucketAlreadyOwnedByYou", 409)
 
 
 def test_location_constraint_rules(agent) -> None:
-    east, west = s3(agent), s3(agent, "eu-west-1")
+    east, west = s3_client(agent), s3_client(agent, "eu-west-1")
     cases = [
         (east, {"LocationConstraint": "us-east-1"}, "InvalidLocationConstraint"),
         (east, {"LocationConstraint": "eu-west-1"}, "IllegalLocationConstraintException"),
@@ -113,7 +95,7 @@ def test_location_constraint_rules(agent) -> None:
 
 
 def test_list_buckets_pagination(agent) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     created = sorted(f"page-{i:02d}" for i in range(7)) + ["other"]
     for name in created:
         client.create_bucket(Bucket=name)
@@ -146,9 +128,9 @@ def test_list_buckets_pagination(agent) -> None:
 
 
 def test_buckets_survive_restart(agent) -> None:
-    client = s3(agent)
+    client = s3_client(agent)
     client.create_bucket(Bucket="durable")
     client.create_bucket(Bucket="gone")
     client.delete_bucket(Bucket="gone")
     agent.restart()
-    assert names(s3(agent)) == ["durable"]
+    assert names(s3_client(agent)) == ["durable"]

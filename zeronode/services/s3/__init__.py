@@ -1,6 +1,9 @@
-"""Amazon S3: buckets today; objects, multipart and versioning come with the S3 issue."""
+"""Amazon S3: buckets, objects on the node's disks, multipart, listings, versioning."""
 
 from zeronode.aws.service import ServiceImpl
-from zeronode.services.s3.buckets import HANDLERS, BucketProjection
+from zeronode.services.s3 import buckets
+from zeronode.services.s3.projections import PROJECTIONS
 
-SERVICE = ServiceImpl(model_name="s3", handlers=dict(HANDLERS), projections=(BucketProjection(),))
+HANDLERS = {**buckets.HANDLERS}
+
+SERVICE = ServiceImpl(model_name="s3", handlers=HANDLERS, projections=PROJECTIONS)

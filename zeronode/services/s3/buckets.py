@@ -19,39 +19,25 @@ from zeronode.aws.pagination import InvalidToken, decode_token, encode_token
 from zeronode.aws.service import Params, RequestContext
 from zeronode.journal import Change
 from zeronode.services.s3.names import check_bucket_name
+from zeronode.services.s3.projections import (
+    BUCKET_CONFIG_KIND,
+    BUCKET_KIND,
+    PART_KIND,
+    UPLOAD_KIND,
+    bucket_config_entity,
+    bucket_entity,
+    part_entity,
+    unpack,
+    upload_entity,
+)
+from zeronode.services.s3.segments import free_segments
 
 US_EAST_1 = "us-east-1"
-BUCKET_KIND = "s3.bucket"
 MAX_BUCKETS_LIMIT = 10_000
-
-
-def bucket_entity(name: str) -> str:
-    return f"s3/bucket/{name}"
 
 
 def bucket_arn(name: str) -> str:
     return f"arn:aws:s3:::{name}"
-
-
-class BucketProjection:
-    """The ``s3_buckets`` table: one row per live bucket."""
-
-    kind = BUCKET_KIND
-    schema = (
-        "CREATE TABLE IF NOT EXISTS s3_buckets ("
-        " name TEXT PRIMARY KEY, region TEXT NOT NULL, created_ms INTEGER NOT NULL,"
-        " owner TEXT NOT NULL) WITHOUT ROWID",
-    )
-
-    def apply(self, db: sqlite3.Connection, entity: str, state: dict[str, Any] | None) -> None:
-        name = entity.removeprefix("s3/bucket/")
-        if state is None:
-            db.execute("DELETE FROM s3_buckets WHERE name = ?", (name,))
-        else:
-            db.execute(
-                "INSERT OR REPLACE INTO s3_buckets (name, region, created_ms, owner) VALUES (?, ?, ?, ?)",
-                (name, state["region"], state["created_ms"], state["owner"]),
-            )
 
 
 def no_such_bucket(name: str) -> AWSError:
@@ -63,6 +49,30 @@ def no_such_bucket(name: str) -> AWSError:
 def _bucket_region(db: sqlite3.Connection, name: str) -> str | None:
     row = db.execute("SELECT region FROM s3_buckets WHERE name = ?", (name,)).fetchone()
     return row[0] if row else None
+
+
+def require_bucket_in(db: sqlite3.Connection, name: str) -> str:
+    """``require_bucket`` inside a journal mutation or read: the region, or ``NoSuchBucket``."""
+    region = _bucket_region(db, name)
+    if region is None:
+        raise no_such_bucket(name)
+    return region
+
+
+def bucket_config_in(db: sqlite3.Connection, bucket: str, name: str) -> dict[str, Any] | None:
+    """The bucket's ``name`` sub-resource (``cors``, ``tagging``...), or None when unset."""
+    row = db.execute(
+        "SELECT state FROM s3_bucket_configs WHERE bucket = ? AND name = ?", (bucket, name)
+    ).fetchone()
+    return unpack(row[0]) if row else None
+
+
+def required_document(params: Params, member: str) -> dict[str, Any]:
+    """The XML document a Put request carries in ``member``; S3 names an empty body itself."""
+    document = params.get(member)
+    if document is None:
+        raise AWSError("MissingRequestBodyError", "Request Body is empty", 400)
+    return dict(document)
 
 
 async def require_bucket(ctx: RequestContext, name: str) -> str:
@@ -149,14 +159,36 @@ async def get_bucket_location(ctx: RequestContext, params: Params) -> Params:
 
 
 async def delete_bucket(ctx: RequestContext, params: Params) -> Params:
+    """Delete an empty bucket with its configuration and any unfinished multipart uploads.
+
+    Any object version or delete marker makes the bucket not empty, as in S3. The parts of
+    abandoned uploads go with the bucket; their bytes are freed after the commit.
+    """
     name = params["Bucket"]
+    freed: list[dict[str, Any]] = []
 
     def mutation(db: sqlite3.Connection) -> Sequence[Change]:
         if _bucket_region(db, name) is None:
             raise no_such_bucket(name)
-        return [Change(bucket_entity(name), BUCKET_KIND, None)]
+        if db.execute("SELECT 1 FROM s3_versions WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+            raise AWSError(
+                "BucketNotEmpty", "The bucket you tried to delete is not empty", 409,
+                extra={"BucketName": name},
+            )
+        changes = [Change(bucket_entity(name), BUCKET_KIND, None)]
+        for (config,) in db.execute("SELECT name FROM s3_bucket_configs WHERE bucket = ?", (name,)):
+            changes.append(Change(bucket_config_entity(name, config), BUCKET_CONFIG_KIND, None))
+        for (upload_id,) in db.execute("SELECT upload_id FROM s3_uploads WHERE bucket = ?", (name,)):
+            changes.append(Change(upload_entity(name, upload_id), UPLOAD_KIND, None))
+        for upload_id, number, state in db.execute(
+            "SELECT upload_id, part_number, state FROM s3_parts WHERE bucket = ?", (name,)
+        ):
+            changes.append(Change(part_entity(name, upload_id, number), PART_KIND, None))
+            freed.append(unpack(state)["segment"])  # a part holds one segment (multipart.py)
+        return changes
 
     await ctx.node.journal.submit(mutation)
+    await free_segments(ctx, freed)
     return {}
 
 
