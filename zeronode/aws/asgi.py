@@ -3,7 +3,8 @@
 The pipeline for each request, in order (each step is a sans-I/O module; this file only
 strings them together and owns the few awaits):
 
-1. parse the SigV4 credentials (no secret needed) to learn the signed service;
+1. parse the SigV4 credentials (no secret needed) to learn the signed service (S3 also
+   takes SigV2, :mod:`zeronode.aws.sigv2`, which boto3 still presigns URLs with);
 2. route to the service's model and the operation, without reading a streaming body;
 3. read a small body whole, under the protocol's bound;
 4. verify the signature (the payload hash is the body's for JSON/query services and the
@@ -11,6 +12,10 @@ strings them together and owns the few awaits):
 5. parse the input with the protocol's parser, check it against the model;
 6. call the service's handler, or answer AWS's error for an unsupported operation;
 7. serialize the output, or the ``AWSError`` in the protocol's error format.
+
+A service with CORS hooks (S3's bucket CORS) answers ``OPTIONS`` preflights itself, before
+any authentication (browsers never sign them), and adds its CORS headers to every response
+to a request carrying ``Origin``.
 """
 
 from __future__ import annotations
@@ -24,13 +29,21 @@ from typing import Any
 
 from botocore.model import ServiceModel
 
-from zeronode.aws import models, routing
-from zeronode.aws.asgi_io import ClientDisconnected, Receive, Send, request_from_scope, send_response
+from zeronode.aws import models, routing, sigv2
+from zeronode.aws.asgi_io import (
+    ClientDisconnected,
+    Receive,
+    Send,
+    request_from_scope,
+    send_response,
+    unread_body,
+)
 from zeronode.aws.chunked import ChunkedDecoder, decode_stream, decoder_for
 from zeronode.aws.errors import AWSError, internal_error
 from zeronode.aws.http import BodyTooLarge, HttpRequest, HttpResponse, read_body
 from zeronode.aws.parse import BODY_LIMITS, RequestParts, body_limit, has_streaming_body, parse_request
 from zeronode.aws.serialize import not_implemented, serialize_error, serialize_response
+from zeronode.aws.serialize.rest_xml import request_id_headers
 from zeronode.aws.service import RequestContext, ServiceImpl
 from zeronode.aws.sigv4 import (
     AuthContext,
@@ -67,31 +80,43 @@ class AwsApp:
             return
         req = request_from_scope(scope, receive)
         response = await self.handle(req)
+        if unread_body(req):
+            response.headers.append(("Connection", "close"))
         await send_response(send, response, head=req.method == "HEAD")
 
     async def handle(self, req: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
         error_form: ServiceModel | str = "rest-xml"  # S3's, until the service is known
+        impl: ServiceImpl | None = None
+        path = req.raw_path
         try:
-            info = parse_authorization(req)
+            info = sigv2.parse_sigv2(req) or parse_authorization(req)
             service = routing.service_for(req, info.service if info else None)
             model = self._model(service, req)
             error_form = model
-            if info is None:
+            impl, path = self.services.get(service), self._route_path(service, req)
+            if req.method == "OPTIONS" and impl is not None and impl.preflight is not None:
+                headers = await impl.preflight(self.node, req, path)
+                response = HttpResponse(200, request_id_headers(model, request_id) + headers)
+            elif info is None:
                 raise missing_authentication(family_for_service(service), service)
-            return await self._serve(req, request_id, service, model, info)
-        except AWSError as err:
-            return serialize_error(
+            else:
+                response = await self._serve(req, request_id, service, model, info, path)
+        except Exception as exc:
+            err = _aws_error(exc, error_form, request_id)
+            response = serialize_error(
                 error_form, err, request_id=request_id, resource=req.path, method=req.method
             )
-        except BodyTooLarge as exc:
-            err = _too_large(error_form, exc.limit)
-        except ClientDisconnected:
-            err = AWSError("IncompleteBody", "The request body terminated unexpectedly", 400)
-        except Exception:
-            log.exception("event=aws.request_failed request_id=%s", request_id)
-            err = internal_error()
-        return serialize_error(error_form, err, request_id=request_id, resource=req.path, method=req.method)
+        if impl is not None and impl.cors_headers is not None and req.method != "OPTIONS" \
+                and "origin" in req.headers:
+            response.headers.extend(await impl.cors_headers(self.node, req, path))
+        return response
+
+    def _route_path(self, service: str, req: HttpRequest) -> str:
+        """The raw path the service routes on: S3's virtual-hosted requests in path style."""
+        if service == "s3":
+            return routing.s3_path_style(req, self.node.settings.domain)
+        return req.raw_path
 
     def _model(self, service: str, req: HttpRequest) -> ServiceModel:
         # SQS speaks JSON to current SDKs and the query protocol to older ones.
@@ -100,7 +125,8 @@ class AwsApp:
         return models.service_model(service)
 
     async def _serve(
-        self, req: HttpRequest, request_id: str, service: str, model: ServiceModel, info: Any
+        self, req: HttpRequest, request_id: str, service: str, model: ServiceModel, info: Any,
+        path: str,
     ) -> HttpResponse:
         protocol = model.metadata["protocol"]
         labels: dict[str, str] = {}
@@ -114,25 +140,28 @@ class AwsApp:
             if protocol == "json":
                 op = routing.json_operation(model, req.headers)
             else:
-                raw_path = req.raw_path
-                if service == "s3":
-                    raw_path = routing.s3_path_style(req, self.node.settings.domain)
                 op, labels = routing.match_rest_operation(
-                    model, req.method, raw_path, query, req.headers
+                    model, req.method, path, query, req.headers
                 )
             if not has_streaming_body(op):
                 body = await read_body(req.body, body_limit(op))
 
-        family = family_for_service(service)
-        if service == "s3":
-            payload_hash = s3_payload_hash(req, info)
+        now = datetime.now(timezone.utc)
+        if isinstance(info, sigv2.SigV2Info):
+            auth = sigv2.verify(
+                req, info, secret_for=self.node.credentials.secret_for,
+                path=path, now=now, region=self.node.settings.region,
+            )
         else:
-            assert isinstance(body, bytes)
-            payload_hash = hashlib.sha256(body).hexdigest()
-        auth = verify(
-            req, info, secret_for=self.node.credentials.secret_for, payload_hash=payload_hash,
-            now=datetime.now(timezone.utc), family=family,
-        )
+            if service == "s3":
+                payload_hash = s3_payload_hash(req, info)
+            else:
+                assert isinstance(body, bytes)
+                payload_hash = hashlib.sha256(body).hexdigest()
+            auth = verify(
+                req, info, secret_for=self.node.credentials.secret_for,
+                payload_hash=payload_hash, now=now, family=family_for_service(service),
+            )
         if service == "s3":
             body = await _s3_body(req, auth, body, streaming=has_streaming_body(op))
         elif has_streaming_body(op):
@@ -189,6 +218,18 @@ async def _hash_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncIte
         check.update(chunk)
         yield chunk
     check.finish()
+
+
+def _aws_error(exc: Exception, error_form: ServiceModel | str, request_id: str) -> AWSError:
+    """What the client is told about ``exc``; anything unexpected is logged, once."""
+    if isinstance(exc, AWSError):
+        return exc
+    if isinstance(exc, BodyTooLarge):
+        return _too_large(error_form, exc.limit)
+    if isinstance(exc, ClientDisconnected):
+        return AWSError("IncompleteBody", "The request body terminated unexpectedly", 400)
+    log.exception("event=aws.request_failed request_id=%s", request_id)
+    return internal_error()
 
 
 def _too_large(error_form: ServiceModel | str, limit: int) -> AWSError:

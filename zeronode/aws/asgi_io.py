@@ -7,7 +7,7 @@ layer exactly as the client sent it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,17 +21,39 @@ class ClientDisconnected(Exception):
     """The client went away before the request body was complete."""
 
 
-async def body_from(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunk = message.get("body", b"")
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                return
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnected()
+class BodyStream:
+    """The request body as an async iterator of chunks, pulled from ``receive`` on demand.
+
+    ``complete`` tells whether the client's body was read to its end: a response sent before
+    that must close the connection, since the unread rest cannot be skipped safely.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.complete = False
+
+    def __aiter__(self) -> "BodyStream":
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self.complete:
+            message = await self._receive()
+            if message["type"] == "http.request":
+                self.complete = not message.get("more_body", False)
+                chunk = message.get("body", b"")
+                if chunk:
+                    return chunk
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+        raise StopAsyncIteration
+
+
+def unread_body(req: HttpRequest) -> bool:
+    """True when the client sent (or is sending) a body the app did not read to the end."""
+    if not isinstance(req.body, BodyStream) or req.body.complete:
+        return False
+    length = req.headers.get("content-length")
+    return "transfer-encoding" in req.headers or (length is not None and length.strip() != "0")
 
 
 def request_from_scope(scope: dict[str, Any], receive: Receive) -> HttpRequest:
@@ -45,7 +67,7 @@ def request_from_scope(scope: dict[str, Any], receive: Receive) -> HttpRequest:
         path=unquote(raw_path, encoding="utf-8", errors="surrogateescape"),
         query_string=scope.get("query_string", b"").decode("latin-1"),
         headers=Headers.from_asgi(scope.get("headers", [])),
-        body=body_from(receive),
+        body=BodyStream(receive),
         client=tuple(scope["client"]) if scope.get("client") else None,
         scheme=scope.get("scheme", "http"),
     )

@@ -38,12 +38,23 @@ class RequestContext:
 
 Params = dict[str, Any]
 Handler = Callable[[RequestContext, Params], Awaitable[Params]]
+#: ``(node, request, routed raw path) -> response headers``; see ``ServiceImpl``.
+CorsHook = Callable[[Any, HttpRequest, str], Awaitable[list[tuple[str, str]]]]
 
 
 @dataclass(frozen=True)
 class ServiceImpl:
-    """One AWS service: the botocore model it speaks, its handlers and its journal projections."""
+    """One AWS service: the botocore model it speaks, its handlers and its journal projections.
+
+    A service that answers browsers' cross-origin checks (S3's bucket CORS) sets two hooks,
+    which get the node, the request and the raw path it routes on (S3: path style):
+    ``preflight`` answers an ``OPTIONS`` request, which browsers never sign, with the headers
+    of a 200 (or raises the ``AWSError`` to send); ``cors_headers`` gives the headers to add
+    to the response to any other request that carries ``Origin``.
+    """
 
     model_name: str
     handlers: Mapping[str, Handler]
     projections: Sequence[Any] = ()
+    preflight: CorsHook | None = None
+    cors_headers: CorsHook | None = None

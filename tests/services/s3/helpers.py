@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import urllib3
 from botocore.config import Config
 
 
@@ -29,3 +30,12 @@ def error_of(exc_info: Any) -> tuple[str, int]:
     """(Error.Code, HTTP status) of a ``pytest.raises(ClientError)`` result."""
     err = exc_info.value.response
     return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def raw_request(method: str, url: str, **kwargs: Any) -> Any:
+    """One plain HTTP request (urllib3), as a browser or ``curl`` sends a URL it was given.
+
+    Each request gets its own connection: after an early error answer to an upload the
+    server closes the connection, and a reused one would race with that close.
+    """
+    return urllib3.PoolManager(retries=False).request(method, url, **kwargs)

@@ -10,9 +10,11 @@ root named by the member's ``locationName`` or its shape name. A blob or string 
 (``GetObject``'s ``Body``) is the HTTP body untouched: bytes, or an async iterator that is
 never read here.
 
-S3 quirks kept here: ``GetBucketLocation`` answers ``<LocationConstraint>region</...>``
-with the region as the root's text (botocore parses that document by hand), and the request
-id travels as ``x-amz-request-id`` with the host id in ``x-amz-id-2``.
+S3 quirks kept here: a ``GetObject`` output with a ``ContentRange`` (a ranged GET) is 206
+Partial Content, which the model has no member to say; ``GetBucketLocation`` answers
+``<LocationConstraint>region</...>`` with the region as the root's text (botocore parses that
+document by hand), and the request id travels as ``x-amz-request-id`` with the host id in
+``x-amz-id-2``.
 """
 
 from __future__ import annotations
@@ -110,7 +112,10 @@ def serialize_response(
     elif parts.has_body_members:
         body = _body_document(operation_model, writer, output, namespace)
         headers.append(("Content-Type", XML_CONTENT_TYPE))
-    return HttpResponse(status=parts.status, headers=headers, body=body)
+    status = parts.status
+    if operation_model.name == "GetObject" and output.get("ContentRange") is not None:
+        status = 206
+    return HttpResponse(status=status, headers=headers, body=body)
 
 
 def _body_document(

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from zeronode.aws.errors import AWSError
-from zeronode.aws.pagination import InvalidToken, decode_token, encode_token
 from zeronode.aws.service import Params, RequestContext
 from zeronode.journal import Change
 from zeronode.services.s3.names import check_bucket_name
@@ -31,6 +30,7 @@ from zeronode.services.s3.projections import (
     upload_entity,
 )
 from zeronode.services.s3.segments import free_segments
+from zeronode.services.s3.tokens import continuation_token, resume_after
 
 US_EAST_1 = "us-east-1"
 MAX_BUCKETS_LIMIT = 10_000
@@ -65,6 +65,29 @@ def bucket_config_in(db: sqlite3.Connection, bucket: str, name: str) -> dict[str
         "SELECT state FROM s3_bucket_configs WHERE bucket = ? AND name = ?", (bucket, name)
     ).fetchone()
     return unpack(row[0]) if row else None
+
+
+async def set_bucket_config(
+    ctx: RequestContext, bucket: str, name: str, state: dict[str, Any] | None
+) -> None:
+    """Replace the bucket's ``name`` sub-resource whole (None removes it), as S3's PutBucketX
+    and DeleteBucketX do; a Delete of an unset sub-resource is a tombstone all the same."""
+
+    def mutation(db: sqlite3.Connection) -> Sequence[Change]:
+        require_bucket_in(db, bucket)
+        return [Change(bucket_config_entity(bucket, name), BUCKET_CONFIG_KIND, state)]
+
+    await ctx.node.journal.submit(mutation)
+
+
+async def get_bucket_config(ctx: RequestContext, bucket: str, name: str) -> dict[str, Any] | None:
+    """The bucket's ``name`` sub-resource, None when unset; ``NoSuchBucket`` first."""
+
+    def read(db: sqlite3.Connection) -> dict[str, Any] | None:
+        require_bucket_in(db, bucket)
+        return bucket_config_in(db, bucket, name)
+
+    return await ctx.node.journal.read(read)
 
 
 def required_document(params: Params, member: str) -> dict[str, Any]:
@@ -221,13 +244,7 @@ async def list_buckets(ctx: RequestContext, params: Params) -> Params:
     after = ""
     token = params.get("ContinuationToken")
     if token is not None:
-        try:
-            after = str(decode_token("s3.ListBuckets", token)["after"])
-        except (InvalidToken, KeyError):
-            raise AWSError(
-                "InvalidArgument", "The continuation token provided is incorrect", 400,
-                extra={"ArgumentName": "continuation-token"},
-            ) from None
+        after = resume_after("s3.ListBuckets", token)
     limit = max_buckets if max_buckets is not None else MAX_BUCKETS_LIMIT
     rows = await ctx.node.journal.read(lambda db: _list_page(db, after, prefix, region, limit))
     page, more = rows[:limit], len(rows) > limit
@@ -244,7 +261,7 @@ async def list_buckets(ctx: RequestContext, params: Params) -> Params:
         "Owner": {"DisplayName": "zeronode", "ID": ctx.canonical_user_id},
     }
     if more:
-        out["ContinuationToken"] = encode_token("s3.ListBuckets", {"after": page[-1][0]})
+        out["ContinuationToken"] = continuation_token("s3.ListBuckets", page[-1][0])
     if params.get("Prefix") is not None:
         out["Prefix"] = prefix
     return out
