@@ -1,11 +1,12 @@
 """The S3 benchmark of issue 3: the same boto3 workload against zeronode, moto and a do-nothing
 endpoint, with the server's own CPU and memory read from /proc.
 
-    python bench/s3_bench.py [--quick] [--targets zeronode,moto,null] [--json out.json]
+    python bench/s3_bench.py [--quick] [--targets zeronode,moto,null] [--client both]
+                             [--json out.json]
 
 Each target runs in its own subprocess on 127.0.0.1 (see servers.py) and is measured in turn:
-4 KiB PutObject and GetObject at concurrency 1 and 8, one big object PUT and GET, the creation
-of many keys and the time to list them all with ListObjectsV2. A target that does not start, or
+4 KiB PutObject and GetObject at concurrency 1 and 8, one big object PUT and GET (with boto3,
+and with the lean client of raw_client.py: the server's ceiling), the creation of many keys and the time to list them all with ListObjectsV2. A target that does not start, or
 an operation it does not support, is reported as such; the run goes on. The exit status is 0
 unless the harness itself broke: the PASS/FAIL lines are measurements, not a test. See
 bench/README.md for how to read the output.
@@ -38,6 +39,7 @@ from typing import Any
 
 import boto3
 import procstat
+import raw_client
 import servers
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -48,6 +50,8 @@ GiB = 1 << 30
 SMALL_SIZE = 4096
 BUCKET = "zeronode-bench"
 BIG_KEY = "big/object"
+RAW_BIG_KEY = "big/object-raw"
+BIG_CLIENTS = ("boto3", "raw")
 LIST_PREFIX = "list/"
 CONCURRENCIES = (1, 8)
 CREATE_CONCURRENCY = 16
@@ -346,6 +350,30 @@ def put_big(source: Path, server: Server, result: PhaseResult) -> None:
         run_once(server, result, upload)
 
 
+def put_big_raw(source: Path, server: Server, result: PhaseResult) -> None:
+    result.bytes = source.stat().st_size
+    with open_clients(server, 1, pool=TRANSFER_POOL) as [client]:
+
+        def upload() -> int:
+            raw_client.upload(client, server.endpoint, BUCKET, RAW_BIG_KEY, source)
+            return 1
+
+        run_once(server, result, upload)
+
+
+def get_big_raw(size: int, server: Server, result: PhaseResult) -> None:
+    result.bytes = size
+    with open_clients(server, 1, pool=TRANSFER_POOL) as [client]:
+
+        def download() -> int:
+            received = raw_client.download(client, server.endpoint, BUCKET, RAW_BIG_KEY)
+            if received != size:
+                raise CheckFailed(f"downloaded {received} bytes, expected {size}")
+            return 1
+
+        run_once(server, result, download)
+
+
 class CountingSink:
     """A seekable file object that discards what is written and counts it (a /dev/null that
     s3transfer may write to in parallel): the GET measures the server, not the client's disk."""
@@ -417,6 +445,7 @@ class Workload:
     big_bytes: int
     list_keys: int
     quick: bool
+    big_clients: tuple[str, ...] = BIG_CLIENTS  # who moves the big object: boto3, raw or both
 
 
 def size_label(size: int) -> str:
@@ -434,9 +463,17 @@ def plan(workload: Workload, big_file: Path) -> list[tuple[str, str, Phase]]:
             (f"get_small_c{c}", f"GET 4KiB c{c}", partial(get_small, c, workload.small_ops))
         )
     big, keys = size_label(workload.big_bytes), workload.list_keys
+    if "boto3" in workload.big_clients:
+        steps += [
+            ("put_big", f"PUT {big}", partial(put_big, big_file)),
+            ("get_big", f"GET {big}", partial(get_big, workload.big_bytes)),
+        ]
+    if "raw" in workload.big_clients:
+        steps += [
+            ("put_big_raw", f"PUT {big} raw", partial(put_big_raw, big_file)),
+            ("get_big_raw", f"GET {big} raw", partial(get_big_raw, workload.big_bytes)),
+        ]
     steps += [
-        ("put_big", f"PUT {big}", partial(put_big, big_file)),
-        ("get_big", f"GET {big}", partial(get_big, workload.big_bytes)),
         ("create_keys", f"create {keys} keys c{CREATE_CONCURRENCY}", partial(create_keys, keys)),
         ("list", f"LIST {keys} keys", partial(list_keys, keys)),
     ]
@@ -690,9 +727,13 @@ def checks(results: dict[str, TargetResult], workload: Workload) -> list[Check]:
         for key, name in small
     ]  # fmt: skip
     big = size_label(workload.big_bytes)
-    found.append(_throughput_check(zn, "put_big", f"PUT {big} >= 400 MiB/s", 400))
-    found.append(_throughput_check(zn, "get_big", f"GET {big} >= 1024 MiB/s", 1024))
-    found.append(_rss_check(zn, big))
+    for suffix, label in (("", "boto3"), ("_raw", "raw client")):
+        if label.split()[0] in workload.big_clients:
+            found.append(_throughput_check(
+                zn, f"put_big{suffix}", f"PUT {big} >= 400 MiB/s ({label})", 400))
+            found.append(_throughput_check(
+                zn, f"get_big{suffix}", f"GET {big} >= 1024 MiB/s ({label})", 1024))
+    found.append(_rss_check(zn, big, workload.big_clients))
     return found
 
 
@@ -750,9 +791,11 @@ def _throughput_check(zn: TargetResult | None, key: str, title: str, minimum: fl
     return Check(title, "PASS" if value >= minimum else "FAIL", f"{value:.1f} MiB/s")
 
 
-def _rss_check(zn: TargetResult | None, big: str) -> Check:
+def _rss_check(zn: TargetResult | None, big: str, clients: Sequence[str]) -> Check:
     title = f"zeronode peak RSS < 150 MiB during the {big} PUT and GET"
-    transfers = {key: _usable(zn, key, "zeronode") for key in ("put_big", "get_big")}
+    keys = [f"{verb}_big{'' if client == 'boto3' else '_raw'}"
+            for client in clients for verb in ("put", "get")]  # fmt: skip
+    transfers = {key: _usable(zn, key, "zeronode") for key in keys}
     for key, (phase, why) in transfers.items():
         if phase is None:
             return _zeronode_missing(title, zn, key, why)
@@ -799,6 +842,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ops", type=int, help="operations per 4 KiB phase")
     parser.add_argument("--big-mib", type=int, help="size of the big object, MiB")
     parser.add_argument("--keys", type=int, help="keys to create and list")
+    parser.add_argument("--client", choices=("boto3", "raw", "both"), default="both",
+                        help="who moves the big object: boto3 (what users see), the lean raw "
+                        "client (the server's ceiling) or both, one after the other")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -819,6 +865,7 @@ def workload_from(args: argparse.Namespace) -> Workload:
         big_bytes=(args.big_mib or sizes["big_mib"]) * MiB,
         list_keys=args.keys or sizes["keys"],
         quick=args.quick or bool(args.ops or args.big_mib or args.keys),
+        big_clients=BIG_CLIENTS if args.client == "both" else (args.client,),
     )
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 __all__ = ["HEADER_SIZE", "MAX_FRAME", "FrameDecoder", "FrameError", "encode_frame"]
 
@@ -56,7 +56,7 @@ def encode_frame(obj: Any, *, max_frame: int = MAX_FRAME) -> bytes:
     fails the one call that made it instead of the receiving peer closing the connection.
     """
     try:
-        body = msgpack.packb(obj, use_bin_type=True, datetime=False)
+        body: bytes = msgpack.packb(obj, use_bin_type=True, datetime=False)
     except (TypeError, ValueError, OverflowError) as error:
         raise FrameError(f"cannot encode frame: {error}") from error
     if len(body) > max_frame:
@@ -119,9 +119,7 @@ class FrameDecoder:
             while len(buffer) - offset >= HEADER_SIZE:
                 (length,) = _HEADER.unpack_from(buffer, offset)
                 if length == 0 or length > self.max_frame:
-                    raise FrameError(
-                        f"frame length {length} outside 1..max_frame={self.max_frame}"
-                    )
+                    raise FrameError(f"frame length {length} outside 1..max_frame={self.max_frame}")
                 end = offset + HEADER_SIZE + length
                 if len(buffer) < end:
                     break

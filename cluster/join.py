@@ -24,14 +24,14 @@ member either, since it holds only the CA's *hash*, so it checks the member itse
                                                    CA key, evicted node ids}  |  join.refused
 
 ``proof = HMAC-SHA256(secret, label || CA fingerprint || nonce || node id || public key)``. The
-secret never travels (not even inside TLS, so a member cannot learn it from a joiner either). The
-member's fresh nonce makes each proof single-use, so a proof that leaked from a log cannot be
-replayed to obtain the CA key; the public key binds the proof to the CSR, whose own signature
-shows the joiner holds the private key. A man in the middle without a certificate from the
-cluster CA fails the joiner's check before the proof is sent. A wrong proof, an evicted node id
-or a malformed request gets ``join.refused`` with a reason and a warning in the member's log;
-nothing is issued. The member checks the proof before the eviction list, so an uninvited client
-learns nothing about which ids were removed.
+secret itself never travels, not even inside TLS, so a TLS-level mishap (a member's key stolen,
+a debugging proxy) exposes at most one proof, and a proof is single-use: it covers the member's
+fresh nonce, so it cannot be replayed to obtain the CA key. The public key binds the proof to
+the CSR, whose own signature shows the joiner holds the private key. A man in the middle without
+a certificate from the cluster CA fails the joiner's check before the proof is sent. A wrong
+proof, an evicted node id or a malformed request gets ``join.refused`` with a reason and a
+warning in the member's log; nothing is issued. The member checks the proof before the eviction
+list, so an uninvited client learns nothing about which ids were removed.
 
 Why the CA key travels in ``join.accepted``: see "Who holds the CA key" in ``cluster/pki.py``.
 Anyone holding the token could become a member, and members hold the key, so sending it over
@@ -53,6 +53,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import ssl
 from collections.abc import Callable
@@ -192,15 +193,15 @@ def parse_token(text: str) -> JoinToken:
     parts = compact.split(".")
     if not parts[0].startswith("zn"):
         raise TokenError("this is not a zeronode join token (tokens start with 'zn1.')")
-    if parts[0] != TOKEN_VERSION:
+    if re.fullmatch(r"zn[0-9]+", parts[0]) and parts[0] != TOKEN_VERSION:
         raise TokenError(
             f"token version {parts[0]!r} is not understood by this node (it reads "
             f"{TOKEN_VERSION!r}): upgrade this node or ask for a token from an older one"
         )
-    if len(parts) != 4:
+    if len(parts) != 4 or parts[0] != TOKEN_VERSION:
         raise TokenError(
-            f"the token has {len(parts)} dot-separated parts, expected 4: "
-            "was it cut short when copied?"
+            f"the token has {len(parts)} dot-separated parts, expected 4 starting with "
+            f"{TOKEN_VERSION!r}: was it cut short or a dot lost when copied?"
         )
     fingerprint = _unb32(parts[1], _FINGERPRINT_BYTES, "CA fingerprint")
     secret = _unb32(parts[2], _SECRET_BYTES, "secret")
@@ -364,6 +365,8 @@ class JoinRefusal:
 
 
 def make_challenge(identity: NodeIdentity, nonce: bytes) -> JoinChallenge:
+    """The member's first answer: the CAs it trusts (one must match the joiner's token) and a
+    fresh nonce that the joiner's proof must cover."""
     der = serialization.Encoding.DER
     return JoinChallenge(tuple(ca.public_bytes(der) for ca in identity.ca_certificates), nonce)
 
@@ -494,9 +497,7 @@ def read_reply(message: object, token: JoinToken, identity: NodeIdentity) -> Joi
         ca_certificates = [x509.load_der_x509_certificate(d) for d in accepted.ca_certificates]
         ca_key = serialization.load_der_private_key(accepted.ca_key, password=None)
     except ValueError as error:
-        raise JoinProtocolError(
-            f"join.accepted: undecodable certificate or key: {error}"
-        ) from None
+        raise JoinProtocolError(f"join.accepted: undecodable certificate or key: {error}") from None
     signing = [ca for ca in ca_certificates if ca_fingerprint(ca) == token.ca_fingerprint]
     if not signing or not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise JoinProtocolError("join.accepted: the token's CA or its key is missing")
@@ -530,11 +531,18 @@ class _Channel:
         self._pending: collections.deque[Any] = collections.deque()
 
     async def send(self, message: Any) -> None:
-        await self.stream.send_all(encode_frame(message.to_wire(), max_frame=JOIN_FRAME_LIMIT))
+        frame = encode_frame(message.to_wire(), max_frame=JOIN_FRAME_LIMIT)
+        try:
+            await self.stream.send_all(frame)
+        except trio.BrokenResourceError:
+            raise JoinProtocolError("the other side closed the connection mid-join") from None
 
     async def receive(self, parse: Callable[[object], _T]) -> _T:
         while not self._pending:
-            data = await self.stream.receive_some(JOIN_FRAME_LIMIT)
+            try:
+                data = await self.stream.receive_some(JOIN_FRAME_LIMIT)
+            except trio.BrokenResourceError:
+                data = b""
             if not data:
                 raise JoinProtocolError("the other side closed the connection mid-join")
             try:
@@ -621,7 +629,7 @@ async def serve_join(
         with trio.move_on_after(timeout):
             return await _serve(_Channel(stream), identity, peer, now)
         log.warning("join.refused peer=%s reason=timeout", peer)
-    except (JoinError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
+    except JoinError as error:
         log.warning("join.refused peer=%s reason=%s", peer, f"protocol: {error}")
     finally:
         await trio.aclose_forcefully(stream)
@@ -643,9 +651,8 @@ async def _serve(
     try:
         accepted = admit(identity, request, nonce=nonce, now=now)
     except JoinRefused as refusal:
-        log.warning(
-            "join.refused peer=%s node_id=%s reason=%s", peer, request.node_id[:64], refusal
-        )
+        node_id = request.node_id if is_node_id(request.node_id) else "malformed"
+        log.warning("join.refused peer=%s node_id=%s reason=%s", peer, node_id, refusal)
         await channel.send(JoinRefusal(str(refusal)))
         return None
     await channel.send(accepted)

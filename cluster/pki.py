@@ -16,14 +16,15 @@ subject CN, SAN DNS ``<id>.zeronode`` and SAN URI ``zeronode://node/<id>``; its 
 serverAuth and clientAuth because every node is both. Other nodes get their certificate through
 the join exchange (``cluster/join.py``).
 
-**Who holds the CA key (a deliberate choice).** Every member receives the CA key and the join
-secret when it joins, so *any* member can admit a node or renew a certificate, and the cluster
-keeps admitting nodes when the founder is gone. The alternative (only the founder signs, other
-members forward joins to it) makes the founder a single point of failure for joins and renewals.
-The cost: a stolen disk of *any* member yields the CA key, with which a thief can mint
-certificates for fresh node ids. Evicting a node therefore guards against a departed or broken
-node, not against a compromised one; after a compromise the operator must rotate the CA (below)
-and the join secret. Key files are mode 0600 in a 0700 directory.
+**Who holds the CA key (a deliberate choice).** Every member holds the CA key and the join
+secret (the key arrives with its certificate, the secret is in its token), so *any* member can
+admit a node or renew a certificate, and the cluster keeps admitting nodes when the founder is
+gone. The alternative (only the founder signs, other members forward joins to it) makes the
+founder a single point of failure for joins and renewals. The cost: a stolen disk of *any*
+member yields the CA key, with which a thief can mint certificates for fresh node ids. Evicting
+a node therefore guards against a departed or broken node, not against a compromised one; after
+a compromise the operator must rotate the CA (below) and the join secret. Key files are mode
+0600 in a 0700 directory.
 
 **Files** (each written to a temporary name, fsync'd, renamed, then the directory fsync'd):
 
@@ -43,11 +44,13 @@ handshake fails; a client that presents none (a joiner, which has no certificate
 the handshake. After the handshake the transport calls :func:`peer_node_id`; ``None`` means
 "no certificate", and such a connection may carry nothing but the join exchange
 (``join.serve_join``). A certificate naming an evicted node, or (with ``expected``) another node
-than the one dialled, raises :class:`PeerRefused`. One port rather than two keeps firewalls and
-discovery simple; switching contexts by SNI was rejected because OpenSSL keeps the first
-context's verify mode. :func:`client_context` requires the server's certificate (TLS 1.3,
-``CERT_REQUIRED``) but leaves host-name checking off: a seed is dialled before its node id is
-known, so the pin is always :func:`peer_node_id`, never the host name.
+than the one dialled, raises :class:`PeerRefused`; the pin reads the eviction list live, so an
+eviction takes effect on the next connection. One port rather than two keeps firewalls and
+discovery simple; switching contexts by SNI was rejected because what a mid-handshake context
+switch carries over (the verify mode among it) is an OpenSSL internal. :func:`client_context`
+requires the server's certificate (TLS 1.3, ``CERT_REQUIRED``) but leaves host-name checking
+off: a seed is dialled before its node id is known, so the pin is always :func:`peer_node_id`,
+never the host name.
 
 **Rotation.** :func:`needs_renewal` turns true at two thirds of a certificate's life;
 :func:`renew_node_certificate` reissues it for the same node id (same key or a new one).
@@ -68,8 +71,9 @@ import re
 import secrets
 import ssl
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
 from cryptography import x509
@@ -150,12 +154,12 @@ def _key_ids(
     return ski, x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CertificateAuthority:
     """A cluster CA: its certificate and private key. Holding one means being able to admit."""
 
     certificate: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: ec.EllipticCurvePrivateKey = field(repr=False)
 
     def __post_init__(self) -> None:
         if self.certificate.public_key() != self.key.public_key():
@@ -300,9 +304,10 @@ def needs_renewal(certificate: x509.Certificate, now: dt.datetime | None = None)
 def _write_atomic(path: Path, data: bytes, *, private: bool) -> None:
     """Replace ``path`` with ``data``: born with its final mode, fsync'd, renamed, dir fsync'd."""
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    mode = 0o600 if private else 0o644
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        fd = os.open(
+            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600 if private else 0o644
+        )
         try:
             view = memoryview(data)
             while view:
@@ -311,14 +316,15 @@ def _write_atomic(path: Path, data: bytes, *, private: bool) -> None:
         finally:
             os.close(fd)
         os.replace(temp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     except OSError as error:
-        temp.unlink(missing_ok=True)
         raise IdentityError(f"cannot write {path}: {error.strerror}") from None
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
     finally:
-        os.close(dir_fd)
+        temp.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> bytes | None:
@@ -395,7 +401,7 @@ class EvictionList:
         merged = self._node_ids | new
         _write_atomic(self.path, "".join(f"{n}\n" for n in sorted(merged)).encode(), private=False)
         self._node_ids = merged
-        log.warning("pki.evicted node_ids=%s", ",".join(sorted(new)))
+        log.info("pki.evicted node_ids=%s", ",".join(sorted(new)))
         return True
 
 
@@ -441,9 +447,15 @@ class NodeIdentity:
         return self.directory / NODE_FILE
 
     @classmethod
-    def load_or_create(cls, directory: Path) -> NodeIdentity:
+    def load_or_create(cls, directory: Path, node_id: str | None = None) -> NodeIdentity:
         """Load the identity in ``directory``, creating the directory, key and node id if the
-        directory holds no node id yet. Raises :class:`IdentityError` if it is inconsistent."""
+        directory holds no node id yet. Raises :class:`IdentityError` if it is inconsistent.
+
+        ``node_id``: the id the node already has elsewhere (the agent passes its journal's, so
+        a node has one id everywhere). It is used when the identity is created, and a stored
+        id that differs from it is refused: the two were not born together."""
+        if node_id is not None and not is_node_id(node_id):
+            raise IdentityError(f"not a node id: {node_id!r}")
         directory = Path(directory)
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -451,10 +463,16 @@ class NodeIdentity:
             raise IdentityError(f"cannot create {directory}: {error.strerror}") from None
         id_data = _read(directory / NODE_ID_FILE)
         if id_data is None:
-            return cls._create(directory)
-        node_id = id_data.decode("ascii", "replace").strip()
-        if not is_node_id(node_id):
+            return cls._create(directory, node_id)
+        stored = id_data.decode("ascii", "replace").strip()
+        if not is_node_id(stored):
             raise IdentityError(f"{directory / NODE_ID_FILE} does not hold a node id")
+        if node_id is not None and stored != node_id:
+            raise IdentityError(
+                f"{directory / NODE_ID_FILE} names node {stored}, but this node is {node_id}: "
+                "the identity directory belongs to another node"
+            )
+        node_id = stored
         node_data = _read(directory / NODE_FILE)
         if node_data is None:
             raise IdentityError(f"{directory / NODE_FILE} is missing: the node key is lost")
@@ -468,6 +486,10 @@ class NodeIdentity:
                 raise IdentityError(f"{directory / CA_FILE} lacks the CA certificate")
             authority = CertificateAuthority(ca_certificate, ca_key)
         secret = _read(directory / JOIN_SECRET_FILE)
+        try:
+            join_secret = bytes.fromhex(secret.decode("ascii")) if secret else None
+        except ValueError:
+            raise IdentityError(f"{directory / JOIN_SECRET_FILE} is damaged") from None
         identity = cls(
             directory,
             node_id,
@@ -475,16 +497,16 @@ class NodeIdentity:
             certificate,
             ca_certificates,
             authority,
-            bytes.fromhex(secret.decode("ascii", "replace")) if secret else None,
+            join_secret,
             EvictionList.load(directory / EVICTED_FILE),
         )
         identity._check()
         return identity
 
     @classmethod
-    def _create(cls, directory: Path) -> NodeIdentity:
+    def _create(cls, directory: Path, node_id: str | None) -> NodeIdentity:
         key = ec.generate_private_key(ec.SECP256R1())
-        node_id = secrets.token_hex(16)
+        node_id = node_id or secrets.token_hex(16)
         _write_atomic(directory / NODE_FILE, _pem_key(key), private=True)
         _write_atomic(directory / NODE_ID_FILE, f"{node_id}\n".encode(), private=False)
         log.info("pki.identity_created node_id=%s directory=%s", node_id, directory)
@@ -540,6 +562,22 @@ class NodeIdentity:
         self.ca_certificates = list(ca_certificates)
         self.authority = authority
         self.join_secret = join_secret
+
+    def forget_membership(self) -> None:
+        """Leave the cluster on this disk only, keeping the node's id and key: for a lone
+        founder that is told to join another cluster (nobody else holds its CA, so nobody is
+        left behind). The certificate goes first: without it the node is simply not a member,
+        whatever else a crash half-way leaves."""
+        _write_atomic(self.node_file, _pem_key(self.key), private=True)
+        for name in (CA_FILE, JOIN_SECRET_FILE, CA_BUNDLE_FILE, EVICTED_FILE):
+            try:
+                (self.directory / name).unlink(missing_ok=True)
+            except OSError as error:
+                raise IdentityError(f"cannot remove {self.directory / name}: {error}") from None
+        self.certificate, self.ca_certificates, self.authority = None, [], None
+        self.join_secret = None
+        self.evicted = EvictionList(self.directory / EVICTED_FILE)
+        log.info("pki.membership_forgotten node_id=%s", self.node_id)
 
     def _write_node(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
         _write_atomic(self.node_file, _pem_key(key) + _pem_certs([certificate]), private=True)
@@ -640,7 +678,7 @@ def client_context(identity: NodeIdentity) -> ssl.SSLContext:
 
 
 def peer_node_id(
-    stream: trio.SSLStream[trio.abc.Stream],
+    stream: trio.SSLStream[Any],
     identity: NodeIdentity,
     *,
     expected: str | None = None,
@@ -671,4 +709,3 @@ def peer_node_id(
     except PeerRefused as refusal:
         log.warning("pki.peer_refused expected=%s reason=%s", expected, refusal)
         raise
-

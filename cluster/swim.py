@@ -34,16 +34,20 @@ the expected nacks (suggesting that we, not the target, are sick), when we must 
 our event loop lags (`set_loop_lag`, or a `tick` that comes later than `next_deadline()`); it falls
 by one on each successful probe. Probe period and timeout are stretched by `1 + multiplier`, so an
 overloaded node slows down instead of accusing healthy peers. A tick that arrives late also
-shifts every running timer by the delay: time during which the node could not run (a GC pause,
-SIGSTOP) must not count against the peers it was waiting for.
+voids the probe in flight and gives suspicion timers back the time lost: time during which the
+node could not run (a GC pause, SIGSTOP) must not count against the peers it was waiting for.
 
 *Dissemination.* Each accepted change is queued and piggybacked on pings, acks, ping_reqs and
-nacks, newest and least-sent first, within a byte budget; each is sent
+nacks, least-sent and newest first, within a byte budget; each is sent
 `retransmit_mult·ceil(log10(n+1))` times, which reaches every member with high probability in
-O(log n) periods. Every `push_pull_interval` a node exchanges its full member list with a random
-member (anti-entropy: heals what gossip missed); a remote "dead" arrives as a suspicion that the
-node can still refute. `join` is a push-pull with each seed. `leave` announces "left" to every
-member directly, since the node stops at once.
+O(log n) periods. News (a change just accepted) is also pushed at once to `gossip_fanout` random
+members, so that a suspect hears of its suspicion, and its refutation spreads, in well under the
+suspicion timeout even on a lossy network (memberlist gets the same from gossiping every 200 ms;
+pushing on news costs nothing while nothing changes). Every `push_pull_interval` a node exchanges
+its full member list with a random member (anti-entropy: heals what gossip missed) and with a
+random dead one (how two sides of a healed partition meet again); a remote "dead" arrives as a
+suspicion that the node can still refute. `join` is a push-pull with each seed. `leave`
+announces "left" to every member directly, since the node stops at once.
 
 *What this is not.* Liveness here is soft state for routing and for `zeronode status`. The
 durable membership (the voters that count toward quorums) changes only by an explicit join or
@@ -68,7 +72,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 MemberState = Literal["alive", "suspect", "dead", "left"]
 ALIVE: MemberState = "alive"
@@ -93,6 +97,8 @@ class SwimConfig:
     #: Lifeguard's k: independent confirmations that shrink a suspicion to its minimum.
     suspicion_confirmations: int = 2
     retransmit_mult: int = 4
+    #: Members that news (a newly accepted update) is pushed to at once, beyond piggybacking.
+    gossip_fanout: int = 3
     max_health: int = 8
     #: Each full unit of loop lag (seconds) raises the health multiplier's floor by one.
     loop_lag_unit: float = 0.1
@@ -146,8 +152,17 @@ class MemberChanged:
 
 
 class _Record:
-    __slots__ = ("node_id", "address", "incarnation", "state", "state_since", "meta",
-                 "last_heard", "clock_offset", "rtt")
+    __slots__ = (
+        "address",
+        "clock_offset",
+        "incarnation",
+        "last_heard",
+        "meta",
+        "node_id",
+        "rtt",
+        "state",
+        "state_since",
+    )
 
     def __init__(self, node_id: str, address: str, incarnation: int, state: MemberState,
                  since: float, meta: dict[str, Any]) -> None:
@@ -179,8 +194,15 @@ class _Record:
 class _Suspicion:
     """Lifeguard's dynamic suspicion timer for one member."""
 
-    __slots__ = ("incarnation", "start", "deadline", "min_timeout", "max_timeout", "needed",
-                 "confirmers")
+    __slots__ = (
+        "confirmers",
+        "deadline",
+        "incarnation",
+        "max_timeout",
+        "min_timeout",
+        "needed",
+        "start",
+    )
 
     def __init__(self, incarnation: int, accuser: str, start: float, min_timeout: float,
                  max_timeout: float, needed: int) -> None:
@@ -206,8 +228,17 @@ class _Suspicion:
 
 
 class _Probe:
-    __slots__ = ("target", "seq", "sent_at", "sent_wall", "direct_deadline", "end",
-                 "indirect", "nacks_expected", "nacks")
+    __slots__ = (
+        "direct_deadline",
+        "end",
+        "indirect",
+        "nacks",
+        "nacks_expected",
+        "sent_at",
+        "sent_wall",
+        "seq",
+        "target",
+    )
 
     def __init__(self, target: str, seq: int, now: float, wall: float, timeout: float,
                  period: float) -> None:
@@ -225,7 +256,7 @@ class _Probe:
 class _Relay:
     """A ping we sent for another member's ping_req."""
 
-    __slots__ = ("requester", "address", "request_seq", "deadline")
+    __slots__ = ("address", "deadline", "request_seq", "requester")
 
     def __init__(self, requester: str, address: str, request_seq: int, deadline: float) -> None:
         self.requester = requester
@@ -235,7 +266,7 @@ class _Relay:
 
 
 class _Broadcast:
-    __slots__ = ("update", "size", "transmits", "order")
+    __slots__ = ("order", "size", "transmits", "update")
 
     def __init__(self, update: Message, order: int) -> None:
         self.update = update
@@ -259,20 +290,27 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 def _valid_message(message: Any) -> bool:
     if not isinstance(message, dict):
         return False
-    fields = _FIELDS.get(message.get("type"))  # type: ignore[arg-type]
+    kind = message.get("type")
+    fields = _FIELDS.get(kind) if type(kind) is str else None
     if fields is None:
         return False
-    if not all(isinstance(message.get(name), kind) for name, kind in fields.items()):
+    if not all(isinstance(message.get(name), types) for name, types in fields.items()):
         return False
     return isinstance(message.get("gossip", []), list)
 
 
 def _valid_update(update: Any) -> bool:
-    return (isinstance(update, dict) and isinstance(update.get("node"), str)
-            and isinstance(update.get("addr"), str) and type(update.get("inc")) is int
-            and update["inc"] >= 0 and update.get("state") in _STATES
-            and isinstance(update.get("from", ""), str)
-            and isinstance(update.get("meta", {}), dict))
+    # Exact types: msgpack decodes to exactly these, and this runs for every update received.
+    if type(update) is not dict:
+        return False
+    get = update.get
+    incarnation = get("inc")
+    return (type(get("node")) is str and type(get("addr")) is str
+            and type(incarnation) is int and incarnation >= 0 and get("state") in _STATES
+            and type(get("from", "")) is str and type(get("meta", _NO_META)) is dict)
+
+
+_NO_META: dict[str, Any] = {}
 
 
 class Swim:
@@ -289,14 +327,17 @@ class Swim:
         self._rng = rng or random.Random()
         self._self = _Record(self_id, address, 0, ALIVE, 0.0, self._checked_meta(meta))
         self._members: dict[str, _Record] = {}
-        self._live_count = 1  # members neither dead nor left, ourselves included
+        # Members neither dead nor left (not ourselves), for O(1) random choices.
+        self._live: list[str] = []
+        self._live_index: dict[str, int] = {}
         for member in known:
             if member.node_id != self_id:
                 state = ALIVE if member.state == SUSPECT else member.state
                 record = _Record(member.node_id, member.address, member.incarnation,
                                  state, member.state_since, dict(member.meta))
                 self._members[member.node_id] = record
-                self._live_count += member.state in (ALIVE, SUSPECT)
+                if state == ALIVE:
+                    self._add_live(member.node_id)
         self._probe_order: list[str] = []
         self._probe_index = 0
         self._probe: _Probe | None = None
@@ -306,9 +347,11 @@ class Swim:
         self._suspicions: dict[str, _Suspicion] = {}
         self._queue: dict[str, _Broadcast] = {}
         self._queue_order = 0
+        self._news = False
         self._seq = 0
         self._health = 0
-        self._planned: float | None = None
+        #: The deadline we last asked for: what `next_deadline` answers.
+        self._planned = -math.inf
         self._left = False
         self._events: list[MemberChanged] = []
         #: Messages and updates dropped as malformed (a peer's bug or version skew).
@@ -339,6 +382,9 @@ class Swim:
 
     def next_deadline(self) -> float:
         """When `tick` must next be called (-inf: now). A later tick counts as loop lag."""
+        return self._planned
+
+    def _compute_deadline(self) -> float:
         if self._left:
             return math.inf
         if self._next_probe_at is None:
@@ -360,7 +406,7 @@ class Swim:
     def set_loop_lag(self, lag_seconds: float) -> None:
         """The runtime measured its event loop running `lag_seconds` late: raise our health
         multiplier's floor by one per `loop_lag_unit`, so our probes wait longer."""
-        level = int(lag_seconds / self.config.loop_lag_unit)
+        level = int(lag_seconds / self.config.loop_lag_unit + 1e-9)  # 0.3 / 0.1 is 2.999...
         self._health = max(self._health, min(self.config.max_health, level))
 
     def update_meta(self, meta: Mapping[str, Any]) -> None:
@@ -371,14 +417,15 @@ class Swim:
         self._enqueue(self._self.update())
 
     def join(self, now: float, seeds: Iterable[tuple[str | None, str]]) -> list[Send]:
-        """Push-pull our state with each seed `(node_id or None, address)`."""
+        """Push-pull our state with each seed `(node_id or None, address)`: each seed learns
+        of us, and its reply tells us every member it knows."""
         if self._left:
             return []
         self._self.state_since = now
         out = [Send(seed_id, address, self._push_pull_message(reply=False))
                for seed_id, address in seeds
                if seed_id != self.self_id and address != self._self.address]
-        self._planned = self.next_deadline()
+        self._planned = self._compute_deadline()
         return out
 
     def leave(self, now: float) -> list[Send]:
@@ -386,6 +433,7 @@ class Swim:
         if self._left:
             return []
         self._left = True
+        self._planned = math.inf
         self._self.state = LEFT
         self._self.state_since = now
         message = {"type": "gossip", "gossip": [self._self.update()]}
@@ -402,8 +450,8 @@ class Swim:
             # Spread the nodes' probes over the period instead of all probing at once.
             self._next_probe_at = now + self._rng.random() * self.config.protocol_period
             self._next_push_pull_at = now + self._rng.random() * self.config.push_pull_interval
-        elif self._planned is not None and now - self._planned >= self.config.loop_lag_unit:
-            self._stalled(now - self._planned)
+        elif now - self._planned >= self.config.loop_lag_unit:
+            self._stalled(now, now - self._planned)
         for seq, relay in list(self._relays.items()):
             if now >= relay.deadline:
                 del self._relays[seq]
@@ -417,11 +465,17 @@ class Swim:
         if now >= self._next_push_pull_at:
             self._next_push_pull_at = now + self.config.push_pull_interval
             self._reap(now)
-            peer = self._random_members(1, exclude=None)
-            if peer:
-                out.append(Send(peer[0].node_id, peer[0].address,
-                                self._push_pull_message(reply=False)))
-        self._planned = self.next_deadline()
+            # One live member for anti-entropy, and one dead one (Serf's reconnect): after a
+            # partition heals, that is how the two sides find each other again.
+            peers = self._random_members(1, exclude=None)
+            dead = [r for r in self._members.values() if r.state == DEAD]
+            if dead:
+                peers.append(self._rng.choice(dead))
+            for peer in peers:
+                message = self._push_pull_message(reply=False)
+                out.append(Send(peer.node_id, peer.address, message))
+        self._push_news(out)
+        self._planned = self._compute_deadline()
         return out
 
     def receive(self, now: float, sender: str, message: Any,
@@ -458,7 +512,8 @@ class Swim:
                 self._apply(now, update, sender, from_push_pull=True)
             if not message["reply"]:
                 out.append(Send(sender, message["addr"], self._push_pull_message(reply=True)))
-        self._planned = self.next_deadline()
+        self._push_news(out)
+        self._planned = self._compute_deadline()
         return out
 
     # ----- probing
@@ -555,26 +610,47 @@ class Swim:
     def _adjust_health(self, delta: int) -> None:
         self._health = min(self.config.max_health, max(0, self._health + delta))
 
-    def _stalled(self, lateness: float) -> None:
-        """We ran `lateness` seconds after our deadline: count it as loop lag, and shift
-        every timer, since nobody could reach us while we were not running."""
+    def _stalled(self, now: float, lateness: float) -> None:
+        """We ran `lateness` seconds after our deadline (loop lag, a GC pause, SIGSTOP).
+        Count it as loop lag; drop the probe and relays in flight, which we can no longer
+        judge; and give each suspicion its remaining time back, and at least one period, so
+        that refutations which queued up while we were stopped are read before anyone dies."""
         self.set_loop_lag(lateness)
-        probe = self._probe
-        if probe is not None:
-            probe.direct_deadline += lateness
-            probe.end += lateness
-        if self._next_probe_at is not None:
-            self._next_probe_at += lateness
-        for relay in self._relays.values():
-            relay.deadline += lateness
+        self._probe = None
+        self._relays.clear()
+        self._next_probe_at = now
         for suspicion in self._suspicions.values():
             suspicion.start += lateness
-            suspicion.deadline += lateness
+            suspicion.deadline = max(suspicion.deadline + lateness,
+                                     now + self.config.protocol_period)
 
-    def _random_members(self, count: int, exclude: str | None) -> list[_Record]:
-        candidates = [r for r in self._members.values()
-                      if r.state == ALIVE and r.node_id != exclude]
-        return self._rng.sample(candidates, min(count, len(candidates)))
+    def _random_members(self, count: int, exclude: str | None,
+                        states: tuple[MemberState, ...] = (ALIVE,)) -> list[_Record]:
+        """Up to `count` distinct random members in `states`, other than `exclude`."""
+        live, members, rng = self._live, self._members, self._rng
+        chosen: dict[str, _Record] = {}
+        # Rejection sampling keeps this O(count) in a large cluster; a small or mostly
+        # unsuitable one falls back to a scan.
+        for _ in range(4 * count if len(live) > 4 * count else 0):
+            record = members[live[int(rng.random() * len(live))]]
+            if record.state in states and record.node_id != exclude:
+                chosen[record.node_id] = record
+                if len(chosen) == count:
+                    return list(chosen.values())
+        candidates = [members[node_id] for node_id in live
+                      if members[node_id].state in states and node_id != exclude]
+        return rng.sample(candidates, min(count, len(candidates)))
+
+    def _add_live(self, node_id: str) -> None:
+        self._live_index[node_id] = len(self._live)
+        self._live.append(node_id)
+
+    def _remove_live(self, node_id: str) -> None:
+        index = self._live_index.pop(node_id)
+        last = self._live.pop()
+        if last != node_id:
+            self._live[index] = last
+            self._live_index[last] = index
 
     # ----- membership rules
 
@@ -604,7 +680,7 @@ class Swim:
             record = _Record(update["node"], update["addr"], update["inc"], ALIVE, now,
                              dict(update.get("meta", {})))
             self._members[record.node_id] = record
-            self._live_count += 1
+            self._add_live(record.node_id)
             # Probe newcomers within the current round rather than after it.
             position = self._rng.randint(self._probe_index, len(self._probe_order))
             self._probe_order.insert(position, record.node_id)
@@ -616,7 +692,7 @@ class Swim:
         previous = record.state
         self._suspicions.pop(record.node_id, None)
         if previous in (DEAD, LEFT):
-            self._live_count += 1
+            self._add_live(record.node_id)
         record.incarnation = update["inc"]
         record.address = update["addr"]
         record.meta = dict(update.get("meta", {}))
@@ -633,8 +709,9 @@ class Swim:
         if record.state == SUSPECT and suspicion is not None \
                 and incarnation == suspicion.incarnation:
             if suspicion.confirm(accuser):
-                # Re-gossip so the others get this independent confirmation too.
-                self._enqueue(record.update(accuser))
+                # Re-gossip so the others get this independent confirmation too; it only
+                # shortens timers, so piggybacking is soon enough.
+                self._enqueue(record.update(accuser), news=False)
             return
         previous = record.state
         record.incarnation = incarnation
@@ -644,7 +721,7 @@ class Swim:
         self._events.append(MemberChanged(record.snapshot(), previous))
 
     def _new_suspicion(self, now: float, incarnation: int, accuser: str) -> _Suspicion:
-        n = self._live_count
+        n = len(self._live) + 1
         needed = self.config.suspicion_confirmations
         if n - 2 < needed:  # not counting ourselves and the suspect
             needed = 0
@@ -658,7 +735,7 @@ class Swim:
         """Make `record` dead or left (the caller checked precedence)."""
         previous = record.state
         self._suspicions.pop(record.node_id, None)
-        self._live_count -= 1
+        self._remove_live(record.node_id)
         record.incarnation = incarnation
         record.state, record.state_since = state, now
         self._enqueue(record.update(accuser if state == DEAD else None))
@@ -689,10 +766,23 @@ class Swim:
 
     # ----- dissemination
 
-    def _enqueue(self, update: Message) -> None:
-        """Queue `update` for piggybacking; it replaces any older update about that node."""
+    def _enqueue(self, update: Message, news: bool = True) -> None:
+        """Queue `update` for piggybacking (replacing any older update about that node) and,
+        if it is `news`, for an immediate push."""
         self._queue_order += 1
         self._queue[update["node"]] = _Broadcast(update, self._queue_order)
+        self._news = self._news or news
+
+    def _push_news(self, out: list[Send]) -> None:
+        """Send what was just learned to a few random members now, rather than wait for the
+        next probes: a suspect must hear of its suspicion, and its refutation must reach
+        everyone, well within the suspicion timeout."""
+        if not self._news:
+            return
+        self._news = False
+        for member in self._random_members(self.config.gossip_fanout, exclude=None,
+                                           states=(ALIVE, SUSPECT)):
+            out.append(self._send(member.node_id, member.address, {"type": "gossip"}))
 
     def _send(self, to: str, address: str, message: Message) -> Send:
         message["gossip"] = self._gossip_for(to)
@@ -705,7 +795,7 @@ class Swim:
             gossip.append(record.update(self.self_id))  # tell it, so it can refute
         if not self._queue:
             return gossip
-        limit = self.config.retransmit_mult * math.ceil(math.log10(self._live_count + 1))
+        limit = self.config.retransmit_mult * math.ceil(math.log10(len(self._live) + 2))
         budget = self.config.max_gossip_bytes
         for node_id, item in sorted(self._queue.items(),
                                     key=lambda kv: (kv[1].transmits, -kv[1].order)):

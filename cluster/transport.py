@@ -5,10 +5,10 @@ Theory of operation
 Every node listens on its cluster port and dials its peers. A connection is TLS 1.3 with a
 certificate on both sides; after the handshake the dialer *pins* the peer: ``peer_id_of(stream)``
 must name exactly the node it meant to reach, or the connection is closed and the call fails
-with ``IdentityMismatch``. The listener learns who called from the caller's certificate. A
-caller with no certificate (a node that has not joined yet, if the server context lets it in)
-may only reach the methods registered with ``on_unauthenticated``, one request at a time, for a
-bounded time.
+with ``IdentityMismatch``. The listener learns who called from the caller's certificate. A caller
+with no certificate (a node that has not joined yet: ``pki.server_context`` lets it in) gets none
+of this protocol: its handshaken stream goes to the handler set with ``on_unauthenticated``
+(``join.serve_join``), at most a few at a time and for a bounded time, and is then closed.
 
 The first frame on a connection says what it is for (``hello``), and the listener answers
 ``welcome`` (or an error) before anything else flows. With TLS 1.3 a client's handshake
@@ -46,6 +46,9 @@ Wire messages (msgpack maps, see ``cluster.frames``)::
     {"t": "note", "m": method, "p": payload}             one-way
     {"t": "data", "d": bytes} / {"t": "eof"}             bulk body chunks, each way
 
+Error codes (``RemoteError.code``): ``UnknownMethod``, ``Overloaded`` (retry later),
+``HandlerFailed`` (the handler raised; ``msg`` is its repr).
+
 Fault injection (``transport.faults``, see ``cluster.faults``) sits where messages are sent and
 received, and where connections are made, in both directions.
 """
@@ -58,7 +61,6 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import trio
@@ -67,6 +69,7 @@ from cluster.faults import Faults
 from cluster.frames import MAX_FRAME, FrameDecoder, FrameError, encode_frame
 
 __all__ = [
+    "AnonymousHandler",
     "BulkHandler",
     "BulkStream",
     "Handler",
@@ -80,9 +83,13 @@ __all__ = [
 
 log = logging.getLogger("cluster.transport")
 
-Handler = Callable[[str | None, Any], Awaitable[Any]]
-"""``async handler(peer_id, payload) -> payload | None``; ``peer_id`` is None only for
-handlers registered with ``on_unauthenticated``."""
+Handler = Callable[[str, Any], Awaitable[Any]]
+"""``async handler(peer_id, payload) -> payload | None`` (the result of a notification is
+dropped)."""
+
+AnonymousHandler = Callable[[trio.SSLStream[trio.abc.Stream], str], Awaitable[None]]
+"""``async handler(stream, peer_address)`` for a caller without a certificate: the stream is
+handshaken and nothing has been read from it; it is closed when the handler returns."""
 
 BulkHandler = Callable[[str, Any, "BulkStream"], Awaitable[None]]
 """``async handler(peer_id, header, bulk)``: read the request body from ``bulk``, write the
@@ -92,6 +99,7 @@ _READ_SIZE = 256 * 1024
 _WRITE_BATCH = 256 * 1024  # coalesce queued frames into one TLS write up to this size
 _OUTBOX_FRAMES = 1024  # frames queued per connection before senders wait
 _BULK_CHUNK = 256 * 1024
+_DATA_OVERHEAD = 32  # bytes a {"t": "data", "d": <bin>} frame adds around its chunk
 _CLOSE_GRACE = 1.0  # seconds a graceful TLS close may take before it is forced
 # A join is a couple of round trips; anonymous sockets must not linger or pile up.
 _UNAUTHENTICATED_LIFETIME = 30.0
@@ -128,10 +136,18 @@ class _ProtocolError(FrameError):
     """A well-formed frame that is not a valid message here: treated like garbage."""
 
 
+def _remote_address(stream: trio.SocketStream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+    except OSError:
+        return "unknown"
+    return f"{host}:{port}"
+
+
 def _message_type(message: Any) -> str:
     if not isinstance(message, dict) or not isinstance(message.get("t"), str):
         raise _ProtocolError(f"not a transport message: {type(message).__name__}")
-    return message["t"]
+    return str(message["t"])
 
 
 async def _receive_message(
@@ -174,18 +190,15 @@ class _Connection:
     def __init__(
         self,
         transport: Transport,
-        stream: trio.SSLStream,
+        stream: trio.SSLStream[trio.abc.Stream],
         decoder: FrameDecoder,
-        peer_id: str | None,
-        *,
-        authenticated: bool,
+        peer_id: str,
     ) -> None:
         self._transport = transport
         self._stream = stream
         self._decoder = decoder
         self.peer_id = peer_id
-        self._handlers = transport._handlers if authenticated else transport._anonymous_handlers
-        self._max_handlers = transport.max_handlers if authenticated else 1
+        self._handlers = transport._handlers
         self._running_handlers = 0
         self._outbox, self._outbox_out = trio.open_memory_channel[tuple[float, bytes]](
             _OUTBOX_FRAMES
@@ -194,9 +207,6 @@ class _Connection:
         self._ids = itertools.count()
         self._scope = trio.CancelScope()
         self.closed = False
-
-    def _peer_name(self) -> str:
-        return self.peer_id or "<anonymous>"
 
     def close(self) -> None:
         """Stop the connection's tasks; ``run`` then closes the stream."""
@@ -212,8 +222,9 @@ class _Connection:
         finally:
             self.closed = True
             self._transport._forget(self)
+            self._outbox.close()  # senders waiting for room get PeerUnreachable
             for waiter in self._pending.values():
-                waiter.error = PeerUnreachable(f"connection to {self._peer_name()} closed")
+                waiter.error = PeerUnreachable(f"connection to {self.peer_id} closed")
                 waiter.done.set()
             self._pending.clear()
             with trio.CancelScope(shield=True):
@@ -225,11 +236,11 @@ class _Connection:
         try:
             await loop(*args)
         except FrameError as error:
-            log.warning("transport.bad_frame peer=%s error=%s", self._peer_name(), error)
+            log.warning("transport.bad_frame peer=%s error=%s", self.peer_id, error)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-            log.debug("transport.connection_lost peer=%s error=%s", self._peer_name(), error)
+            log.debug("transport.connection_lost peer=%s error=%s", self.peer_id, error)
         except Exception:
-            log.exception("transport.connection_failed peer=%s", self._peer_name())
+            log.exception("transport.connection_failed peer=%s", self.peer_id)
         self._scope.cancel()
 
     async def _write_loop(self) -> None:
@@ -255,20 +266,20 @@ class _Connection:
     def _faulted(self) -> bool:
         """Whether fault injection loses the message now passing, either way."""
         faults = self._transport.faults
-        if self.peer_id is not None and faults.blocks(self._transport.node_id, self.peer_id):
+        if faults.blocks(self._transport.node_id, self.peer_id):
             return True
         return faults.drops()
 
     async def send(self, frame: bytes) -> None:
         """Queue a frame, waiting while the outbox is full."""
         if self.closed:
-            raise PeerUnreachable(f"connection to {self._peer_name()} closed")
+            raise PeerUnreachable(f"connection to {self.peer_id} closed")
         if self._faulted():
             return
         try:
             await self._outbox.send((self._deliver_at(), frame))
         except trio.ClosedResourceError as error:
-            raise PeerUnreachable(f"connection to {self._peer_name()} closed") from error
+            raise PeerUnreachable(f"connection to {self.peer_id} closed") from error
 
     def send_nowait(self, frame: bytes) -> None:
         """Queue a frame if there is room; drop it otherwise (notifications are best effort)."""
@@ -277,7 +288,7 @@ class _Connection:
         try:
             self._outbox.send_nowait((self._deliver_at(), frame))
         except (trio.WouldBlock, trio.ClosedResourceError):
-            log.debug("transport.notify_dropped peer=%s reason=outbox_full", self._peer_name())
+            log.debug("transport.notify_dropped peer=%s reason=outbox_full", self.peer_id)
 
     def _deliver_at(self) -> float:
         delay = self._transport.faults.next_delay()
@@ -304,7 +315,7 @@ class _Connection:
         while True:
             data = await self._stream.receive_some(_READ_SIZE)
             if not data:
-                log.debug("transport.eof peer=%s", self._peer_name())
+                log.debug("transport.eof peer=%s", self.peer_id)
                 return
             for message in self._decoder.feed(data):
                 self._dispatch(message, nursery)
@@ -314,7 +325,7 @@ class _Connection:
         if self._faulted():
             return
         if kind in ("res", "err"):
-            waiter = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            waiter = self._pending.pop(message.get("id"), None)
             if waiter is None:
                 return  # the caller gave up (timeout) before the answer came
             if kind == "res":
@@ -330,7 +341,7 @@ class _Connection:
             handler = self._handlers.get(method) if isinstance(method, str) else None
             if handler is None:
                 self._refuse(request_id, "UnknownMethod", f"no handler for {method!r}")
-            elif self._running_handlers >= self._max_handlers:
+            elif self._running_handlers >= self._transport.max_handlers:
                 self._refuse(request_id, "Overloaded", "too many requests in progress")
             else:
                 self._running_handlers += 1
@@ -339,7 +350,7 @@ class _Connection:
             raise _ProtocolError(f"unexpected {kind!r} message on a control connection")
 
     def _refuse(self, request_id: int | None, code: str, text: str) -> None:
-        log.info("transport.refused peer=%s code=%s detail=%s", self._peer_name(), code, text)
+        log.info("transport.refused peer=%s code=%s detail=%s", self.peer_id, code, text)
         if request_id is not None:
             self.send_nowait(encode_frame({"t": "err", "id": request_id, "e": code, "msg": text}))
 
@@ -358,7 +369,7 @@ class _Connection:
             except Exception as error:
                 log.warning(
                     "transport.handler_failed peer=%s method=%s error=%r",
-                    self._peer_name(),
+                    self.peer_id,
                     method,
                     error,
                     exc_info=True,
@@ -386,12 +397,17 @@ class BulkStream:
     """
 
     def __init__(
-        self, transport: Transport, stream: trio.SSLStream, decoder: FrameDecoder, peer_id: str
+        self,
+        transport: Transport,
+        stream: trio.SSLStream[trio.abc.Stream],
+        decoder: FrameDecoder,
+        ready: deque[Any],
+        peer_id: str,
     ) -> None:
         self._transport = transport
         self._stream = stream
         self._decoder = decoder
-        self._ready: deque[Any] = deque()
+        self._ready = ready  # frames decoded along with the welcome
         self.peer_id = peer_id
         self._eof_sent = False
         self._eof_received = False
@@ -412,8 +428,9 @@ class BulkStream:
         if self._eof_sent:
             raise trio.ClosedResourceError("bulk body already ended")
         view = memoryview(data)
-        for start in range(0, len(view), _BULK_CHUNK):
-            await self._send_message({"t": "data", "d": view[start : start + _BULK_CHUNK]})
+        chunk = min(_BULK_CHUNK, self._transport.max_frame - _DATA_OVERHEAD)
+        for start in range(0, len(view), chunk):
+            await self._send_message({"t": "data", "d": view[start : start + chunk]})
 
     async def send_eof(self) -> None:
         """End this side's body (idempotent)."""
@@ -433,18 +450,22 @@ class BulkStream:
         self._check_partition()
         try:
             message = await _receive_message(self._stream, self._decoder, self._ready)
+            kind = _message_type(message)
+            if kind == "data" and isinstance(message.get("d"), bytes) and message["d"]:
+                return message["d"]  # type: ignore[no-any-return]
+            if kind == "eof":
+                self._eof_received = True
+                return b""
+            if kind == "err":
+                self._eof_received = True
+                raise RemoteError(str(message.get("e")), str(message.get("msg")))
+            raise _ProtocolError(f"unexpected {kind!r} message in a bulk transfer")
+        except FrameError as error:
+            log.warning("transport.bad_frame peer=%s bulk=true error=%s", self.peer_id, error)
+            await trio.aclose_forcefully(self._stream)
+            raise PeerUnreachable(f"bulk transfer with {self.peer_id}: {error}") from error
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             raise PeerUnreachable(f"bulk transfer with {self.peer_id}: {error}") from error
-        kind = _message_type(message)
-        if kind == "data" and isinstance(message.get("d"), bytes) and message["d"]:
-            return message["d"]  # type: ignore[no-any-return]
-        if kind == "eof":
-            self._eof_received = True
-            return b""
-        if kind == "err":
-            self._eof_received = True
-            raise RemoteError(str(message.get("e")), str(message.get("msg")))
-        raise _ProtocolError(f"unexpected {kind!r} message in a bulk transfer")
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
@@ -470,7 +491,7 @@ class Transport:
         node_id: str,
         server_ssl_context: ssl.SSLContext,
         client_ssl_context: ssl.SSLContext,
-        peer_id_of: Callable[[trio.SSLStream], str | None],
+        peer_id_of: Callable[[trio.SSLStream[trio.abc.Stream]], str | None],
         *,
         connect_timeout: float = 5.0,
         request_timeout: float = 10.0,
@@ -488,7 +509,7 @@ class Transport:
         self.max_handlers = max_handlers
         self.faults = faults or Faults()
         self._handlers: dict[str, Handler] = {}
-        self._anonymous_handlers: dict[str, Handler] = {}
+        self._anonymous_handler: AnonymousHandler | None = None
         self._bulk_handlers: dict[str, BulkHandler] = {}
         self._outbound: dict[str, _Connection] = {}
         self._dial_locks: dict[str, trio.Lock] = {}
@@ -506,10 +527,11 @@ class Transport:
         """Serve ``method`` (requests and notifications) to peers with a valid certificate."""
         self._handlers[method] = handler
 
-    def on_unauthenticated(self, method: str, handler: Handler) -> None:
-        """Serve ``method`` to callers that presented no certificate (the join exchange only);
-        the handler receives ``peer_id=None`` and must authenticate the payload itself."""
-        self._anonymous_handlers[method] = handler
+    def on_unauthenticated(self, handler: AnonymousHandler) -> None:
+        """Hand every caller that presented no certificate to ``handler`` (the join exchange:
+        ``lambda stream, peer: join.serve_join(stream, identity, peer=peer)``). Without one,
+        such callers are closed at once."""
+        self._anonymous_handler = handler
 
     def on_bulk(self, method: str, handler: BulkHandler) -> None:
         """Serve bulk transfers opened with ``open_bulk(..., method, ...)``."""
@@ -528,7 +550,9 @@ class Transport:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._listen, listeners)
-                log.info("transport.listening node=%s host=%s port=%d", self.node_id, host, bound_port)
+                log.info(
+                    "transport.listening node=%s host=%s port=%d", self.node_id, host, bound_port
+                )
                 task_status.started(bound_port)
         finally:
             self._closing = True
@@ -563,93 +587,96 @@ class Transport:
 
     def _forget(self, connection: _Connection) -> None:
         self._connections.discard(connection)
-        if connection.peer_id is None:
-            self._anonymous_count -= 1
-        if connection.peer_id is not None and self._outbound.get(connection.peer_id) is connection:
+        if self._outbound.get(connection.peer_id) is connection:
             del self._outbound[connection.peer_id]
 
     def _start(self, connection: _Connection) -> None:
         """Run an outbound connection in the transport's nursery."""
         assert self._nursery is not None
-        self._nursery.start_soon(self._run, connection, float("inf"))
+        self._nursery.start_soon(self._run, connection)
 
-    async def _run(self, connection: _Connection, lifetime: float) -> None:
+    async def _run(self, connection: _Connection) -> None:
         self._connections.add(connection)
-        with trio.move_on_after(lifetime):
-            await connection.run()
+        await connection.run()
 
     # -- inbound -----------------------------------------------------------------------------
 
     async def _accept(self, tcp_stream: trio.SocketStream) -> None:
-        """Handshake, identify and route one inbound connection. Nothing raised here may reach
-        the listener: a bad client costs its own connection only."""
-        stream = trio.SSLStream(tcp_stream, self._server_context, server_side=True)
+        """Handshake, identify and serve one inbound connection to its end (trio closes an
+        accepted stream when this returns). Nothing raised here reaches the listener: a bad
+        client costs its own connection only."""
+        stream: trio.SSLStream[trio.abc.Stream] = trio.SSLStream(
+            tcp_stream, self._server_context, server_side=True
+        )
         decoder = FrameDecoder(self.max_frame)
         ready: deque[Any] = deque()
         peer_id: str | None = None
+        address = _remote_address(tcp_stream)
         try:
             with trio.fail_after(self.connect_timeout):
                 await stream.do_handshake()
                 peer_id = self._peer_id_of(stream)
-                if self._closing or (
-                    peer_id is not None and self.faults.blocks(self.node_id, peer_id)
-                ):
-                    await trio.aclose_forcefully(stream)
-                    return
+            if self._closing:
+                raise TransportError("transport closing")
+            if peer_id is None:
+                await self._serve_anonymous(stream, address)
+                return
+            if self.faults.blocks(self.node_id, peer_id):
+                raise TransportError("partitioned")
+            with trio.fail_after(self.connect_timeout):
                 hello = await _receive_message(stream, decoder, ready)
-                if _message_type(hello) != "hello":
-                    raise _ProtocolError("the first frame must be a hello")
-                if hello.get("c") == "control":
-                    connection, lifetime = await self._accept_control(
-                        stream, decoder, ready, peer_id
-                    )
-                elif hello.get("c") != "bulk":
-                    raise _ProtocolError(f"unknown connection class {hello.get('c')!r}")
-                handler = self._bulk_handlers.get(hello.get("m"))  # type: ignore[arg-type]
-                if peer_id is None or handler is None:
-                    code = "Unauthenticated" if peer_id is None else "UnknownMethod"
-                    await stream.send_all(encode_frame({"t": "err", "e": code, "msg": code}))
-                    await _close(stream)
-                    return
+                if _message_type(hello) != "hello" or ready:
+                    raise _ProtocolError("the first frame must be a lone hello")
+                refusal = self._refusal(hello)
+                if refusal is not None:
+                    await stream.send_all(encode_frame({"t": "err", "e": refusal, "msg": refusal}))
+                    raise TransportError(refusal)
                 await stream.send_all(encode_frame({"t": "welcome"}))
         except Exception as error:  # noqa: BLE001 - any failure here is this client's problem
             level = logging.WARNING if isinstance(error, FrameError) else logging.INFO
             log.log(
                 level,
-                "transport.inbound_refused peer=%s error=%s: %s",
-                peer_id or "<unidentified>",
+                "transport.inbound_refused peer=%s address=%s error=%s: %s",
+                peer_id or "<anonymous>",
+                address,
                 type(error).__name__,
                 error,
             )
             await trio.aclose_forcefully(stream)
             return
-        if hello.get("c") == "control":
-            # trio closes an accepted stream when this handler returns: run it to the end here.
-            await self._run(connection, lifetime)
-            return
-        bulk = BulkStream(self, stream, decoder, peer_id)
-        bulk._ready = ready
-        await self._serve_bulk(bulk, handler, hello.get("m"), hello.get("p"))  # type: ignore[arg-type]
+        if hello["c"] == "bulk":
+            bulk = BulkStream(self, stream, decoder, ready, peer_id)
+            await self._serve_bulk(
+                bulk, self._bulk_handlers[hello["m"]], hello["m"], hello.get("p")
+            )
+        else:
+            await self._run(_Connection(self, stream, decoder, peer_id))
 
-    async def _accept_control(
-        self,
-        stream: trio.SSLStream,
-        decoder: FrameDecoder,
-        ready: deque[Any],
-        peer_id: str | None,
-    ) -> tuple[_Connection, float]:
-        if ready:
-            raise _ProtocolError("frames sent before the welcome")
-        lifetime = float("inf")
-        if peer_id is None:
-            if self._anonymous_count >= _MAX_UNAUTHENTICATED:
-                raise TransportError("too many unauthenticated connections")
-            lifetime = _UNAUTHENTICATED_LIFETIME
-        await stream.send_all(encode_frame({"t": "welcome"}))
-        connection = _Connection(self, stream, decoder, peer_id, authenticated=peer_id is not None)
-        if peer_id is None:
-            self._anonymous_count += 1
-        return connection, lifetime
+    def _refusal(self, hello: dict[str, Any]) -> str | None:
+        """Why a hello is refused (an error code for the dialer), or None to welcome it."""
+        if hello.get("c") == "control":
+            return None
+        if hello.get("c") != "bulk":
+            raise _ProtocolError(f"unknown connection class {hello.get('c')!r}")
+        if not isinstance(hello.get("m"), str) or hello["m"] not in self._bulk_handlers:
+            return "UnknownMethod"
+        return None
+
+    async def _serve_anonymous(self, stream: trio.SSLStream[trio.abc.Stream], address: str) -> None:
+        """Give a caller without a certificate to the join handler, within bounds."""
+        if self._anonymous_handler is None:
+            raise TransportError("no certificate, and this node serves no joins")
+        if self._anonymous_count >= _MAX_UNAUTHENTICATED:
+            raise TransportError("too many unauthenticated connections")
+        self._anonymous_count += 1
+        try:
+            with trio.move_on_after(_UNAUTHENTICATED_LIFETIME):
+                await self._anonymous_handler(stream, address)
+        except Exception:
+            log.exception("transport.join_handler_failed address=%s", address)
+        finally:
+            self._anonymous_count -= 1
+            await trio.aclose_forcefully(stream)
 
     async def _serve_bulk(
         self, bulk: BulkStream, handler: BulkHandler, method: str, header: Any
@@ -670,7 +697,9 @@ class Transport:
                 )
                 await bulk.send_error("HandlerFailed", repr(error))
         except (TransportError, FrameError) as error:
-            log.info("transport.bulk_aborted peer=%s method=%s error=%s", bulk.peer_id, method, error)
+            log.info(
+                "transport.bulk_aborted peer=%s method=%s error=%s", bulk.peer_id, method, error
+            )
         finally:
             await bulk.aclose()
 
@@ -678,7 +707,7 @@ class Transport:
 
     async def _dial(
         self, expected: str | None, address: tuple[str, int], hello: dict[str, Any]
-    ) -> tuple[str, trio.SSLStream, FrameDecoder, deque[Any]]:
+    ) -> tuple[str, trio.SSLStream[trio.abc.Stream], FrameDecoder, deque[Any]]:
         """Connect, handshake, pin the peer's identity (to ``expected`` if given) and exchange
         hello/welcome. Returns the peer's node id with the connection."""
         if self._closing or self._nursery is None:
@@ -686,7 +715,7 @@ class Transport:
         if expected is not None and self.faults.blocks(self.node_id, expected):
             raise PeerUnreachable(f"{expected}: partitioned")
         host, port = address
-        stream: trio.SSLStream | None = None
+        stream: trio.SSLStream[trio.abc.Stream] | None = None
         decoder = FrameDecoder(self.max_frame)
         ready: deque[Any] = deque()
         try:
@@ -742,7 +771,7 @@ class Transport:
                 if ready:
                     raise PeerUnreachable(f"{peer_id}: protocol error (frames before welcome)")
                 return existing  # type: ignore[return-value]
-            connection = _Connection(self, stream, decoder, peer_id, authenticated=True)
+            connection = _Connection(self, stream, decoder, peer_id)
             self._outbound[peer_id] = connection
             self._start(connection)
             return connection
@@ -794,7 +823,9 @@ class Transport:
         elif not self._closing and self._nursery is not None:
             self._nursery.start_soon(self._notify_after_dial, peer_id, address, frame)
 
-    async def _notify_after_dial(self, peer_id: str, address: tuple[str, int], frame: bytes) -> None:
+    async def _notify_after_dial(
+        self, peer_id: str, address: tuple[str, int], frame: bytes
+    ) -> None:
         try:
             connection = await self._control(peer_id, address)
         except TransportError as error:
@@ -820,8 +851,7 @@ class Transport:
         """
         hello = {"t": "hello", "c": "bulk", "m": method, "p": header}
         _, stream, decoder, ready = await self._dial(peer_id, address, hello)
-        bulk = BulkStream(self, stream, decoder, peer_id)
-        bulk._ready = ready
+        bulk = BulkStream(self, stream, decoder, ready, peer_id)
         self._bulk_streams.add(bulk)
         try:
             yield bulk

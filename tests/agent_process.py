@@ -61,6 +61,8 @@ class AgentProcess:
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        # Every real agent runs a cluster node: give each its own cluster port.
+        self.cluster_port = free_port()
         self.args = list(args)
         self.env = clean_env(env)
         self.fake = fake
@@ -77,9 +79,10 @@ class AgentProcess:
     @property
     def command(self) -> list[str]:
         module = "tests.agent_process" if self.fake else "zeronode.cli"
+        cluster = [] if self.fake else ["--cluster-port", str(self.cluster_port)]
         return [
             sys.executable, "-m", module, "up",
-            "--data-dir", str(self.data_dir), "--port", str(self.port), *self.args,
+            "--data-dir", str(self.data_dir), "--port", str(self.port), *cluster, *self.args,
         ]  # fmt: skip
 
     def start(self, *, wait: bool = True) -> AgentProcess:

@@ -219,7 +219,7 @@ async def test_health_reports_node_version_uptime_and_journal_position(tmp_path:
     "method,path,status,error",
     [
         ("GET", "/_zeronode/nope", 404, "NotFound"),
-        ("GET", "/_zeronode", 404, "NotFound"),
+        ("GET", "/_zeronode/cluster/remove", 405, "MethodNotAllowed"),
         ("POST", "/_zeronode/health", 405, "MethodNotAllowed"),
         ("OPTIONS", "/_zeronode/health", 405, "MethodNotAllowed"),  # no automatic OPTIONS
     ],

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cluster.join import make_token
 from zeronode.config import OPTIONS, ConfigError, Settings, resolve_settings
 
 HOME = {"HOME": "/home/op"}
@@ -39,6 +40,8 @@ def test_zeronode_data_dir_beats_xdg() -> None:
     settings = resolve_settings({}, {**HOME, "XDG_DATA_HOME": "/x", "ZERONODE_DATA_DIR": "/srv/zn"})
     assert settings.data_dir == Path("/srv/zn")
 
+
+TOKENS = [make_token(bytes([n]) * 32, bytes([n + 1]) * 32) for n in (1, 2, 3)]
 
 # (setting, value in the file, env value, flag value, parsed file/env/flag values, default)
 PRECEDENCE_CASES: list[tuple[str, str, str, str, tuple[Any, Any, Any], Any]] = [
@@ -77,6 +80,18 @@ PRECEDENCE_CASES: list[tuple[str, str, str, str, tuple[Any, Any, Any], Any]] = [
         ((Path("/file/a"), Path("/file/b")), (Path("/env/a"), Path("/env/b")), (Path("/flag/a"),)),
         (),
     ),
+    ("cluster_port", "9101", "9102", "9103", (9101, 9102, 9103), 9701),
+    (
+        "peers",
+        '["10.0.0.1:9701", "node2.lan:9701"]',
+        "10.0.0.3:1,[fd00::5]:2",
+        ["10.0.0.4:9"],
+        (("10.0.0.1:9701", "node2.lan:9701"), ("10.0.0.3:1", "[fd00::5]:2"), ("10.0.0.4:9",)),
+        (),
+    ),
+    ("join_token", f'"{TOKENS[0]}"', TOKENS[1], TOKENS[2], tuple(TOKENS), None),
+    ("mdns", "false", "true", False, (False, True, False), None),
+    ("cluster_protocol_period", "0.5", "0.25", "2", (0.5, 0.25, 2.0), 1.0),
     (
         "data_dir",
         '"/from/file"',
@@ -99,7 +114,7 @@ def test_flag_beats_env_beats_file_beats_default(
     default: Any,
 ) -> None:
     config = write_config(tmp_path / "zeronode.toml", f"{name} = {file_value}\n")
-    env_var = "ZERONODE_" + name.upper()
+    env_var = next(option.env_var for option in OPTIONS if option.name == name)
     env = {**HOME, env_var: env_value}
     flags = {"config": str(config), name: flag_value}
     from_file, from_env, from_flag = parsed

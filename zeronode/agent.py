@@ -10,13 +10,16 @@ operator, and nothing later runs):
    agent on the same directory fails with "another zeronode agent is using DIR (pid N)".
    The kernel drops the lock when the process dies, so a crash never leaves a stale lock.
 3. The root credentials are loaded or created (:mod:`zeronode.credentials`).
-4. The journal is opened; the AWS app is built from a :class:`~zeronode.node.NodeServices`.
+4. The journal and the blob store are opened, then the cluster node (``cluster.node``) under
+   the journal's node id: it founds a one-node cluster, rejoins its own, or joins the one
+   ``--join`` names in the background; the cluster port is bound before HTTP is served. The
+   AWS app is built from a :class:`~zeronode.node.NodeServices`.
 5. HTTP is served on one port (:mod:`zeronode.http`); the node is *ready* when it listens,
    and ``ready(node)`` is called then.
 
 Stopping: the first SIGINT/SIGTERM (or ``stop.set()``) starts a graceful shutdown: the
 listener closes, requests in flight get ``settings.shutdown_grace`` seconds to finish, the
-apps' lifespan shutdown runs, the journal is closed, ``agent.stopped`` is logged and
+apps' lifespan shutdown runs, the node leaves the cluster gracefully, the journal is closed, ``agent.stopped`` is logged and
 :func:`run_agent` returns normally (the CLI then exits 0). A second signal cuts the grace
 period short; the journal is still closed properly.
 
@@ -30,7 +33,7 @@ import fcntl
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,6 +41,9 @@ from typing import Any
 
 import trio
 
+from cluster.discovery import parse_seed
+from cluster.node import ClusterError, ClusterNode, open_cluster_node
+from cluster.swim import SwimConfig
 from zeronode import __version__
 from zeronode.config import ConfigError, Settings, ensure_data_dir
 from zeronode.credentials import CredentialsError, load_or_create
@@ -46,10 +52,12 @@ from zeronode.http.dispatch import Dispatcher
 from zeronode.http.server import ListenError, serve
 from zeronode.logs import get_logger
 from zeronode.node import ASGIApp, NodeServices
+from zeronode.status import meta_provider
 from zeronode.storage import StorageError, open_blob_store
 
 LOCK_FILE = "agent.lock"
 JOURNAL_FILE = "journal.sqlite3"
+CLUSTER_DIR = "cluster"
 
 _log = get_logger(__name__)
 
@@ -70,12 +78,15 @@ class Wiring:
     ``position()``); ``build_aws_app(node)`` returns the ASGI app for the AWS APIs.
     ``referenced_blobs(journal)`` names every blob the journal's projections still point at;
     with it, blobs written before a crash but never committed are swept at start (without
-    it nothing is swept). Tests pass their own; :func:`default_wiring` gives the real ones.
+    it nothing is swept). ``cluster``: run the cluster node (the real wiring does; a test
+    wiring's fake journal has no real node id to give it). Tests pass their own;
+    :func:`default_wiring` gives the real ones.
     """
 
     open_journal: Callable[[Path], AbstractAsyncContextManager[Any]]
     build_aws_app: Callable[[NodeServices], ASGIApp]
     referenced_blobs: Callable[[Any], Awaitable[set[str]]] | None = None
+    cluster: bool = False
 
 
 def default_wiring() -> Wiring:
@@ -93,6 +104,7 @@ def default_wiring() -> Wiring:
         open_journal=open_node_journal,
         build_aws_app=build_aws_app,
         referenced_blobs=referenced_blobs,
+        cluster=True,
     )
 
 
@@ -126,7 +138,11 @@ async def run_agent(
                 raise sole from None
             if isinstance(sole, StorageError):
                 raise AgentError(f"cannot open the object disks: {sole}") from None
+            if isinstance(sole, ClusterError):
+                raise AgentError(f"cluster: {sole}") from None
             raise
+        except ClusterError as error:
+            raise AgentError(f"cluster: {error}") from None
 
 
 async def _run(
@@ -150,19 +166,45 @@ async def _run(
                 swept = await blobs.sweep(partial(wiring.referenced_blobs, journal))
                 if swept:
                     _log.info("storage.swept", blobs=swept)
-            node = NodeServices(settings, journal, credentials, blobs)
-            app = Dispatcher(wiring.build_aws_app(node), create_admin_app(node))
-            force = trio.CancelScope()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_on_signals, signals, stop, force)
-                with force:
-                    await _serve(app, node, ready, stop)
-                nursery.cancel_scope.cancel()
+            cluster_context = (
+                open_node_cluster(settings, journal, blobs) if wiring.cluster else nullcontext()
+            )
+            async with cluster_context as cluster:
+                node = NodeServices(settings, journal, credentials, blobs, cluster=cluster)
+                app = Dispatcher(wiring.build_aws_app(node), create_admin_app(node))
+                force = trio.CancelScope()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_on_signals, signals, stop, force)
+                    with force:
+                        await _serve(app, node, ready, stop)
+                    nursery.cancel_scope.cancel()
             _log.info(
                 "agent.stopped", node=node.node_id, uptime_seconds=round(node.uptime_seconds(), 3)
             )
     finally:
         os.close(lock_fd)  # releases the flock; closing a local file descriptor does not block
+
+
+@asynccontextmanager
+async def open_node_cluster(
+    settings: Settings, journal: Any, blobs: Any
+) -> AsyncIterator[ClusterNode]:
+    """The cluster node of this agent, configured from ``settings`` (see ``cluster.node``)."""
+    period = settings.cluster_protocol_period
+    async with open_cluster_node(
+        settings.data_dir / CLUSTER_DIR,
+        node_id=journal.node_id,
+        host=settings.host,
+        cluster_port=settings.cluster_port,
+        api_port=settings.port,
+        meta_provider=meta_provider(settings, journal, blobs),
+        seeds=[parse_seed(peer) for peer in settings.peers],
+        join_token=settings.join_token,
+        mdns=settings.mdns_enabled,
+        swim_config=SwimConfig(protocol_period=period, probe_timeout=0.8 * period),
+        meta_interval=max(1.0, 5 * period),
+    ) as cluster:
+        yield cluster
 
 
 async def _serve(

@@ -23,6 +23,16 @@ flag               environment variable   config file key     default
 ``grace``          ``GRACE``
 ``--disk`` (re-    ``ZERONODE_DISKS``     ``disks`` (a list)  ``<data_dir>/objects``
 peatable)          (``:``-separated)
+``--cluster-port`` ``ZERONODE_CLUSTER_`` ``cluster_port``    ``9701`` (node-to-node, mTLS)
+                   ``PORT``
+``--peer`` (re-    ``ZERONODE_PEERS``     ``peers`` (a list)  none (``HOST:CLUSTER_PORT``
+peatable)          (``,``-separated)                          seeds)
+``--join``         ``ZERONODE_JOIN``      ``join_token``      none (found a new cluster)
+``--mdns`` /       ``ZERONODE_MDNS``      ``mdns``            on unless ``host`` is loopback
+``--no-mdns``
+``--cluster-``     ``ZERONODE_CLUSTER_``  ``cluster_``        ``1`` second (advanced: SWIM's
+``protocol-``      ``PROTOCOL_PERIOD``    ``protocol_``       protocol period; tests use
+``period``                                ``period``          shorter ones)
 ``--config``       ``ZERONODE_CONFIG``    (the file itself)   none
 =================  =====================  ==================  ============================
 
@@ -49,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PORT = 9700
+DEFAULT_CLUSTER_PORT = 9701
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 # A DNS label; botocore checks region names with the same rule, so "factory-1" is fine.
@@ -73,7 +84,23 @@ class Settings:
     domain: str | None = None
     shutdown_grace: float = 30.0
     disks: tuple[Path, ...] = ()
+    cluster_port: int = DEFAULT_CLUSTER_PORT
+    peers: tuple[str, ...] = ()
+    join_token: str | None = None
+    mdns: bool | None = None
+    cluster_protocol_period: float = 1.0
     config_file: Path | None = None
+
+    @property
+    def mdns_enabled(self) -> bool:
+        """mDNS as configured, else on unless the node listens on loopback only (announcing
+        127.0.0.1 to the LAN would help nobody)."""
+        if self.mdns is not None:
+            return self.mdns
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host != "localhost"
 
     @property
     def disk_paths(self) -> tuple[Path, ...]:
@@ -104,15 +131,22 @@ class Option:
     #: A list setting: the flag is singular and repeatable (``--disk A --disk B``), the
     #: environment variable ``:``-separated, the config key a TOML array.
     repeatable: bool = False
+    #: An on/off setting: ``--name`` / ``--no-name``.
+    boolean: bool = False
+    #: The flag and environment variable when they are not derived from ``name``.
+    flag_name: str | None = None
+    env_name: str | None = None
 
     @property
     def flag(self) -> str:
+        if self.flag_name is not None:
+            return self.flag_name
         name = self.name.removesuffix("s") if self.repeatable else self.name
         return "--" + name.replace("_", "-")
 
     @property
     def env_var(self) -> str:
-        return "ZERONODE_" + self.name.upper()
+        return self.env_name or "ZERONODE_" + self.name.upper()
 
 
 def _text(value: Any) -> str:
@@ -197,6 +231,44 @@ def _seconds(value: Any) -> float:
     return float(value)
 
 
+def _peers(value: Any) -> tuple[str, ...]:
+    from cluster.discovery import parse_seed  # the one parser of HOST:PORT seeds
+
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError("expected a list of HOST:CLUSTER_PORT")
+    return tuple(dict.fromkeys(str(parse_seed(_text(item))) for item in value))
+
+
+def _join_token(value: Any) -> str:
+    from cluster.join import TokenError, parse_token
+
+    token = "".join(_text(value).split())
+    try:
+        parse_token(token)
+    except TokenError as error:
+        raise ValueError(str(error)) from None
+    return token
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _protocol_period(value: Any) -> float:
+    seconds = _seconds(value)
+    if not 0.05 <= seconds <= 60:
+        raise ValueError("expected a number of seconds from 0.05 to 60")
+    return seconds
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("data_dir", _path, "where the node keeps its journal, objects and keys", "DIR"),
     Option("host", _host, "address to listen on (default 127.0.0.1)", "HOST"),
@@ -211,6 +283,34 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
     ),
     Option("disks", _paths, "a disk (directory) for object bytes; repeat for more", "PATH", True),
+    Option(
+        "cluster_port",
+        _port,
+        f"port for node-to-node traffic, on the same host (default {DEFAULT_CLUSTER_PORT})",
+        "PORT",
+    ),
+    Option("peers", _peers, "a cluster member to contact; repeat for more", "HOST:PORT", True),
+    Option(
+        "join_token",
+        _join_token,
+        "join the cluster this token names (from `zeronode token` on a member)",
+        "TOKEN",
+        flag_name="--join",
+        env_name="ZERONODE_JOIN",
+    ),
+    Option(
+        "mdns",
+        _boolean,
+        "find members on the LAN with mDNS (default: on unless host is loopback)",
+        "",
+        boolean=True,
+    ),
+    Option(
+        "cluster_protocol_period",
+        _protocol_period,
+        "advanced: SWIM protocol period in seconds (default 1)",
+        "SECONDS",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 CONFIG_ENV_VAR = "ZERONODE_CONFIG"

@@ -11,16 +11,19 @@ Secrets never reach the output: callers do not log them, and as a second line of
 field whose name mentions a secret, password, token, signature or authorization is written as
 ``[redacted]``. A traceback is folded into the one line (``exc="..."`` with ``\\n`` escapes).
 
-:func:`logging_to` formats on the calling thread and writes from a background thread
-(``QueueHandler``/``QueueListener``), so a slow log reader (a full pipe, journald) never blocks
-the trio loop.
+:func:`logging_to` formats on the calling thread and writes from a background thread, so a
+slow log reader (a full pipe, journald) never blocks the trio loop. The writer collects lines
+for up to :data:`WRITE_DELAY` before one ``write``: the access log has a line per request, and
+waking a thread and making a syscall per line cost more than the line itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
-import logging.handlers
 import queue
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -28,6 +31,8 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 _FIELDS = "zn_fields"
+#: How long the writer thread gathers lines before writing them out together.
+WRITE_DELAY = 0.02
 _SECRET_WORDS = ("secret", "password", "token", "signature", "authorization")
 _LEVEL_NAMES = {
     logging.DEBUG: "debug",
@@ -91,12 +96,22 @@ class LogfmtFormatter(logging.Formatter):
 
 
 def _timestamp(created: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+    return f"{_utc_second(int(created))}.{int(created % 1 * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
 
 
 def _value(key: str, value: Any) -> str:
-    if any(word in key.lower() for word in _SECRET_WORDS):
+    if _is_secret(key):
         return "[redacted]"
     if value is None:
         return '""'
@@ -119,23 +134,72 @@ def _value(key: str, value: Any) -> str:
 def logging_to(stream: IO[str], level: str = "info") -> Iterator[None]:
     """Route every log record (root logger) to ``stream`` in logfmt, until the block exits.
 
-    Formatting happens where the record is made; writing happens on a listener thread, which
-    is flushed and stopped on exit, so no line logged before the exit is lost.
+    Formatting happens where the record is made; writing happens on a writer thread, which
+    is drained and stopped on exit, so no line logged before the exit is lost.
     """
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    producer = logging.handlers.QueueHandler(records)
+    writer = _LineWriter(stream)
+    producer = _LineHandler(writer.lines)
     producer.setFormatter(LogfmtFormatter())
-    writer = logging.StreamHandler(stream)
-    writer.setFormatter(logging.Formatter("%(message)s"))
-    listener = logging.handlers.QueueListener(records, writer)
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers = [producer]
     root.setLevel(level.upper())
-    listener.start()
+    writer.start()
     try:
         yield
     finally:
-        listener.stop()
         root.handlers = saved_handlers
         root.setLevel(saved_level)
+        writer.stop()
+
+
+class _LineHandler(logging.Handler):
+    """Formats each record on the caller's thread and queues the finished line."""
+
+    def __init__(self, lines: queue.SimpleQueue[str | None]) -> None:
+        super().__init__()
+        self._lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.put(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
+class _LineWriter:
+    """The thread that writes queued lines to the stream, a batch per :data:`WRITE_DELAY`."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._stream = stream
+        self._thread = threading.Thread(target=self._run, name="zeronode-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write everything queued so far, then end the thread."""
+        self.lines.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self.lines.get()
+            if first is not None:
+                time.sleep(WRITE_DELAY)
+            batch = [first]
+            while batch[-1] is not None:
+                try:
+                    batch.append(self.lines.get_nowait())
+                except queue.Empty:
+                    break
+            done = batch[-1] is None
+            text = "".join(line + "\n" for line in batch if line is not None)
+            if text:
+                # A broken log stream (a closed pipe) must not end the writer, nor the node.
+                with contextlib.suppress(Exception):
+                    self._stream.write(text)
+                    self._stream.flush()
+            if done:
+                return

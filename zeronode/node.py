@@ -46,6 +46,7 @@ class NodeServices:
     journal: Any  # a zeronode.journal Journal; JournalView is the part the agent relies on
     credentials: Credentials
     blobs: Any = None  # the node's zeronode.storage.BlobStore (object bytes)
+    cluster: Any = None  # the node's cluster.node.ClusterNode; None when it runs none
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
 

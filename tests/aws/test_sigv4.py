@@ -235,6 +235,18 @@ def test_wrong_secret(name: str) -> None:
     assert (e.value.code, e.value.status) == BAD_SIGNATURE[name]
 
 
+@pytest.mark.parametrize("name", sorted(BAD_SIGNATURE))
+def test_cached_signing_key_never_outlives_a_changed_secret(name: str) -> None:
+    """The derived-key cache is keyed by the secret: after a request verified (and cached its
+    key), the same request is refused once the secret behind the access key changes."""
+    req, body = captured(*CALLS[name])
+    verify(req, body)
+    verify(req, body)  # served from the cache
+    with pytest.raises(AWSError) as e:
+        verify(req, body, keys={signing.ACCESS_KEY: signing.KEYS[signing.ACCESS_KEY] + "x"})
+    assert (e.value.code, e.value.status) == BAD_SIGNATURE[name]
+
+
 UNKNOWN_KEY = {
     "s3-put-plain.txt": ("InvalidAccessKeyId", 403,
                          "The AWS Access Key Id you provided does not exist in our records."),

@@ -20,7 +20,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "bench" / "s3_bench.py"
 TINY = ["--ops", "40", "--big-mib", "16", "--keys", "250"]
-PHASES = 8  # 4 KiB PUT/GET at two concurrencies, big PUT/GET, key creation, listing
+PHASES = 10  # 4 KiB PUT/GET at two concurrencies, big PUT/GET (boto3, raw), keys, listing
 
 
 def run_bench(tmp_path: Path, targets: str) -> tuple[dict[str, Any], str]:

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cluster.frames import HEADER_SIZE, MAX_FRAME, FrameDecoder, FrameError, encode_frame
+from cluster.frames import (
+    HEADER_SIZE,
+    MAX_FRAME,
+    FrameDecoder,
+    FrameError,
+    encode_frame,
+)
 
 frame_values = st.recursive(
     st.none()
@@ -18,8 +24,10 @@ frame_values = st.recursive(
     | st.floats(allow_nan=False)
     | st.text()
     | st.binary(),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text() | st.binary(), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text() | st.binary(), children, max_size=5)
+    ),
     max_leaves=20,
 )
 

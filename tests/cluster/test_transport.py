@@ -68,14 +68,13 @@ async def echo(peer_id: str | None, payload: Any) -> Any:
     return {"from": peer_id, "echo": payload}
 
 
-async def raw_tls_client(
-    address: Address, node: NodeTLS | None, hello: dict[str, Any] | None = None
-) -> trio.SSLStream:
-    """A hand-driven client: TLS with ``node``'s certificate (or none), then hello/welcome."""
-    context = node.client_context if node is not None else anonymous_client_context(NODES[0])
-    stream = trio.SSLStream(await trio.open_tcp_stream(*address), context, server_hostname=LOCALHOST)
+async def raw_tls_client(address: Address, node: NodeTLS) -> trio.SSLStream:
+    """A hand-driven client: TLS with ``node``'s certificate, then a control hello."""
+    stream = trio.SSLStream(
+        await trio.open_tcp_stream(*address), node.client_context, server_hostname=LOCALHOST
+    )
     await stream.do_handshake()
-    await stream.send_all(encode_frame(hello or {"t": "hello", "c": "control"}))
+    await stream.send_all(encode_frame({"t": "hello", "c": "control"}))
     return stream
 
 
@@ -97,14 +96,6 @@ async def closed_by_peer(stream: trio.SSLStream) -> bool:
         except trio.BrokenResourceError:
             pass
     return True
-
-
-NODES: list[NodeTLS] = []
-
-
-@pytest.fixture(autouse=True)
-def _remember_nodes(nodes: list[NodeTLS]) -> None:
-    NODES[:] = nodes
 
 
 # -- request / response ----------------------------------------------------------------------
@@ -270,29 +261,72 @@ async def test_a_foreign_cluster_cannot_connect(nodes: list[NodeTLS], foreign: N
             await stranger.request(a.node_id, address, "echo", 1)
 
 
-async def test_unauthenticated_callers_reach_only_the_join_methods(nodes: list[NodeTLS]) -> None:
+async def test_callers_without_a_certificate_go_to_the_join_handler_only(
+    nodes: list[NodeTLS],
+) -> None:
+    a = nodes[0]
+    seen: list[str] = []
+
+    async def one_frame_echo(stream: trio.SSLStream, peer: str) -> None:
+        seen.append(peer)
+        [message] = await receive_messages(stream, 1)
+        await stream.send_all(encode_frame({"joined": message}))
+
+    async with running(a) as (server, address):
+        server.on("echo", echo)
+        anonymous = anonymous_client_context(a)
+        stream = trio.SSLStream(
+            await trio.open_tcp_stream(*address), anonymous, server_hostname=LOCALHOST
+        )
+        await stream.do_handshake()
+        await stream.send_all(encode_frame({"t": "hello", "c": "control"}))
+        assert await closed_by_peer(stream)  # no join handler yet: closed at once
+
+        server.on_unauthenticated(one_frame_echo)
+        stream = trio.SSLStream(
+            await trio.open_tcp_stream(*address), anonymous, server_hostname=LOCALHOST
+        )
+        await stream.do_handshake()
+        await stream.send_all(encode_frame({"t": "req", "id": 1, "m": "echo", "p": 1}))
+        assert await receive_messages(stream, 1) == [
+            {"joined": {"t": "req", "id": 1, "m": "echo", "p": 1}}
+        ]
+        assert await closed_by_peer(stream)  # the handler returned: the stream is closed
+        assert seen and seen[0].startswith("127.0.0.1:")
+        assert not server._connections
+
+
+async def test_a_node_joins_through_the_transport_listener(
+    nodes: list[NodeTLS], tmp_path: Path
+) -> None:
+    join = pytest.importorskip("cluster.join")
+    from cluster import pki
+
     a = nodes[0]
     async with running(a) as (server, address):
         server.on("echo", echo)
-        server.on_unauthenticated("join", echo)
-        stream = await raw_tls_client(address, None)
-        assert await receive_messages(stream, 1) == [{"t": "welcome"}]
-        await stream.send_all(encode_frame({"t": "req", "id": 1, "m": "join", "p": "proof"}))
-        await stream.send_all(encode_frame({"t": "req", "id": 2, "m": "echo", "p": "x"}))
-        first, second = await receive_messages(stream, 2)
-        assert first == {"t": "res", "id": 1, "p": {"from": None, "echo": "proof"}}
-        assert second["id"] == 2 and second["e"] == "UnknownMethod"
-        await stream.aclose()
-
-        bulk = await raw_tls_client(address, None, {"t": "hello", "c": "bulk", "m": "x", "p": 0})
-        [refusal] = await receive_messages(bulk, 1)
-        assert refusal["e"] == "Unauthenticated"
-        await bulk.aclose()
+        server.on_unauthenticated(
+            lambda stream, peer: join.serve_join(stream, a.identity, peer=peer)
+        )
+        newcomer = pki.NodeIdentity.load_or_create(tmp_path / "newcomer")
+        token = join.parse_token(join.token_for(a.identity))
+        await join.join_cluster(*address, newcomer, token)
+        assert newcomer.is_member
+        joined = NodeTLS(
+            newcomer.node_id,
+            newcomer,
+            pki.server_context(newcomer),
+            pki.client_context(newcomer),
+            nodes[1].peer_id_of,
+        )
+        async with running(joined) as (client, _):
+            answer = await client.request(a.node_id, address, "echo", 1)
+    assert answer == {"from": newcomer.node_id, "echo": 1}
 
 
 async def test_aclose_stops_the_listener(nodes: list[NodeTLS]) -> None:
     a = nodes[0]
-    async with running(a) as (server, address):
+    async with running(a) as (_, address):
         pass
     with pytest.raises(OSError):
         await trio.open_tcp_stream(*address)
@@ -329,8 +363,9 @@ async def test_plain_tcp_garbage_does_not_disturb_the_listener(nodes: list[NodeT
         server.on("echo", echo)
         junk = await trio.open_tcp_stream(*address)
         await junk.send_all(b"GET / HTTP/1.1\r\n\r\n" + bytes(range(256)))
-        with trio.fail_after(5):
-            assert await junk.receive_some(65536) in (b"",) or True  # alert or EOF, then closed
+        with trio.fail_after(5):  # a TLS alert perhaps, then the server hangs up
+            while await junk.receive_some(65536):
+                pass
         await junk.aclose()
         assert (await client.request(a.node_id, address, "echo", 1))["echo"] == 1
 
@@ -413,7 +448,6 @@ async def test_bulk_round_trip_and_errors(nodes: list[NodeTLS]) -> None:
                 pass
 
 
-@pytest.mark.slow
 async def test_pings_stay_fast_during_a_64_mib_bulk_transfer(nodes: list[NodeTLS]) -> None:
     a, b = nodes[0], nodes[1]
     size, piece = 64 * 2**20, random.Random(2).randbytes(2**20)
@@ -429,7 +463,7 @@ async def test_pings_stay_fast_during_a_64_mib_bulk_transfer(nodes: list[NodeTLS
                 start = trio.current_time()
                 await client.request(a.node_id, address, "ping", 0, timeout=10)
                 latencies.append(trio.current_time() - start)
-                await trio.sleep(0.01)
+                await trio.sleep(0.005)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pinger)
@@ -443,7 +477,7 @@ async def test_pings_stay_fast_during_a_64_mib_bulk_transfer(nodes: list[NodeTLS
             done.set()
         assert int.from_bytes(reply[32:], "big") == size
         assert len(server._connections) == 1  # the bulk body never touched the control link
-    assert len(latencies) >= 5, f"only {len(latencies)} pings during {transfer_time:.2f}s"
+    assert len(latencies) >= 3, f"only {len(latencies)} pings during {transfer_time:.2f}s"
     # Generous: a ping waits for at most a few 256 KiB chunks, never for the whole body.
     assert max(latencies) < max(0.5, transfer_time / 4), (max(latencies), transfer_time)
 

@@ -8,10 +8,10 @@ is given in production.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import trio
 from cryptography.hazmat.primitives.serialization import Encoding

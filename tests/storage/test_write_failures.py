@@ -189,3 +189,69 @@ async def test_an_upload_that_cannot_fit_is_refused_before_reading(
             await store.write(must_not_be_read(), expected_size=11)
         assert raised.value.code == "InsufficientStorage"
         assert_nothing_left(tmp_path / "d")
+
+
+# -- the small-body path: a body of at most one block is written in a single worker call --
+
+
+@pytest.mark.parametrize("actual", [0, 4095, 4097, MiB + 1])
+async def test_small_body_of_the_wrong_length_is_refused_with_nothing_on_disk(
+    store: BlobStore, disk: Path, actual: int
+) -> None:
+    with pytest.raises(AWSError) as raised:
+        await store.write(chunks_of(bytes(actual), [1000]), expected_size=4096)
+    assert (raised.value.code, raised.value.status) == ("IncompleteBody", 400)
+    assert_nothing_left(disk)
+
+
+async def test_small_body_whose_stream_fails_at_its_end_leaves_nothing(
+    store: BlobStore, disk: Path
+) -> None:
+    async def hash_mismatch_at_end():
+        yield bytes(4096)
+        raise AWSError("XAmzContentSHA256Mismatch", "mismatch", 400)
+
+    with pytest.raises(AWSError) as raised:
+        await store.write(hash_mismatch_at_end(), expected_size=4096)
+    assert raised.value.code == "XAmzContentSHA256Mismatch"
+    assert_nothing_left(disk)
+
+
+async def test_small_body_over_max_size_is_too_large(store: BlobStore, disk: Path) -> None:
+    with pytest.raises(AWSError) as raised:
+        await store.write(chunks_of(bytes(11)), expected_size=10, max_size=10)
+    assert raised.value.code == "EntityTooLarge"
+    assert_nothing_left(disk)
+
+
+async def test_small_body_disk_failure_removes_the_temp_file(
+    store: BlobStore, disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "fsync", no_fsync)
+    with pytest.raises(AWSError) as raised:
+        await store.write(chunks_of(bytes(4096)), expected_size=4096)
+    assert (raised.value.code, raised.value.status) == ("InternalError", 500)
+    monkeypatch.undo()
+    assert_nothing_left(disk)
+
+
+async def test_small_body_takes_one_worker_call(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hops = 0
+    run_sync = trio.to_thread.run_sync
+
+    async def counting(*args, **kwargs):
+        nonlocal hops
+        hops += 1
+        return await run_sync(*args, **kwargs)
+
+    monkeypatch.setattr(trio.to_thread, "run_sync", counting)
+    written = await store.write(chunks_of(bytes(4096)), expected_size=4096)
+    assert hops == 1
+    reader = store.read(written.ref)
+    assert [len(block) async for block in reader] == [4096]
+    assert hops == 2  # the read: open, pread and close in one call

@@ -17,30 +17,31 @@ class Headers:
     """Case-insensitive, multi-valued HTTP headers that keep the wire order.
 
     Names are stored lower-cased; values as received (str, latin-1 decoded as ASGI gives them).
+    Immutable once built, so a name -> first value index answers :meth:`get` without a scan:
+    a request's parsing asks for dozens of headers (every header-bound member of the operation).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(k.lower(), v) for k, v in items]
+        self._first: dict[str, str] = {}
+        for k, v in self._items:
+            self._first.setdefault(k, v)
 
     @classmethod
     def from_asgi(cls, raw: Iterable[tuple[bytes, bytes]]) -> "Headers":
         return cls((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        for k, v in self._items:
-            if k == name:
-                return v
-        return default
+        return self._first.get(name.lower(), default)
 
     def get_all(self, name: str) -> list[str]:
         name = name.lower()
         return [v for k, v in self._items if k == name]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and name.lower() in self._first
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)

@@ -227,13 +227,9 @@ def match_rest_operation(
         values.setdefault(key, value)
     method = method.upper()
     ranked: list[tuple[tuple[int, ...], _Template, re.Match[str]]] = []
-    path_matched = False
-    for template in _templates(service_model):
+    for template in _templates_by_method(service_model).get(method, ()):
         match = template.pattern.fullmatch(raw_path)
         if match is None:
-            continue
-        path_matched = True
-        if template.method != method:
             continue
         if any(
             key not in present or (want and values[key] != want)
@@ -255,6 +251,7 @@ def match_rest_operation(
         )
         ranked.append((score, template, match))
     if not ranked:
+        path_matched = any(t.pattern.fullmatch(raw_path) for t in _templates(service_model))
         raise _no_route(service_model, method, raw_path, path_matched)
     x_id = values.get("x-id")
     if x_id and any(t.operation == x_id for _, t, _ in ranked):
@@ -275,6 +272,16 @@ def _templates(service_model: ServiceModel) -> tuple[_Template, ...]:
     return tuple(
         _compile(service_model.operation_model(name)) for name in service_model.operation_names
     )
+
+
+@functools.cache
+def _templates_by_method(service_model: ServiceModel) -> dict[str, tuple[_Template, ...]]:
+    """The templates grouped by HTTP method: a request is matched only against its own
+    method's (S3 has ~100 operations; trying every path pattern was a per-request cost)."""
+    grouped: dict[str, list[_Template]] = {}
+    for template in _templates(service_model):
+        grouped.setdefault(template.method, []).append(template)
+    return {method: tuple(templates) for method, templates in grouped.items()}
 
 
 def _compile(op: OperationModel) -> _Template:

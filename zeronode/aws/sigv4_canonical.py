@@ -6,6 +6,7 @@ family (``"s3"`` or another) where it matters.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from typing import TYPE_CHECKING
@@ -106,8 +107,14 @@ def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
+@functools.lru_cache(maxsize=256)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """The derived key: HMAC chain over date, region, service and ``aws4_request``."""
+    """The derived key: HMAC chain over date, region, service and ``aws4_request``.
+
+    Cached: it changes once a day per key, region and service, and the four HMACs were a
+    visible share of each request's CPU. The secret is part of the cache key, so a rotated
+    or different secret never meets a key derived from another one.
+    """
     key = ("AWS4" + secret).encode("utf-8")
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()

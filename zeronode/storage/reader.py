@@ -3,14 +3,17 @@
 GET bodies are served from this iterator. 8 KiB reads per thread hop cap near 35 MB/s
 (research A2); 1 MiB blocks read 5-9 GiB/s from the page cache and 1.6-2.4 GiB/s from disk here
 (``bench/blob_throughput.py``), well above what HTTP then delivers. The file is opened on the
-first iteration, so creating a reader is free and cannot fail on I/O.
+first iteration, so creating a reader is free and cannot fail on I/O. A range of one block or
+less (a small object) is opened, read and closed in a single worker call: one thread hop per
+small GET instead of two.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import trio
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from zeronode.storage.blobs import BlobRef, BlobStore
 
 _log = get_logger(__name__)
+_T = TypeVar("_T")
 
 #: Bytes per thread hop, both ways (reads here, writes in ``blobs.py``). 8 KiB hops cap near
 #: 35 MB/s (research A2); 1 MiB keeps the hop overhead small while bounding what one transfer
@@ -57,38 +61,15 @@ class BlobReader:
         if self._done:
             self._close()
             raise StopAsyncIteration
-        store = self._store
-        if self._fd is None:
-            disk = store._disk_of(self.ref)
-            try:
-                self._fd = await trio.to_thread.run_sync(
-                    _open_for_reading,
-                    disk.blob_path(self.ref.blob),
-                    self.ref.size,
-                    limiter=store._limiter,
-                )
-            except FileNotFoundError:
-                _log.error("storage.blob_missing", disk=disk.id, blob=self.ref.blob)
-                self._done = True
-                raise internal_error(
-                    "The bytes of this object are missing on its disk."
-                ) from None
-            except _SizeMismatch as error:
-                _log.error(
-                    "storage.blob_size_mismatch",
-                    disk=disk.id,
-                    blob=self.ref.blob,
-                    expected=self.ref.size,
-                    actual=error.args[0],
-                )
-                self._done = True
-                raise internal_error(
-                    "The bytes of this object are damaged on its disk."
-                ) from None
         count = min(BLOCK_SIZE, self.end - self._position)
-        data = await trio.to_thread.run_sync(
-            os.pread, self._fd, count, self._position, limiter=store._limiter
-        )
+        if self._fd is None and count == self.end - self._position:
+            data = await self._open_and(_read_once, count, self._position)
+        else:
+            if self._fd is None:
+                self._fd = await self._open_and(_open_for_reading)
+            data = await trio.to_thread.run_sync(
+                os.pread, self._fd, count, self._position, limiter=self._store._limiter
+            )
         if not data:
             self._close()
             self._done = True
@@ -98,6 +79,29 @@ class BlobReader:
             self._done = True
             self._close()
         return data
+
+    async def _open_and(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(path, size, *args)`` in a worker thread; a missing or resized blob is an error."""
+        store = self._store
+        disk = store._disk_of(self.ref)
+        try:
+            return await trio.to_thread.run_sync(
+                fn, disk.blob_path(self.ref.blob), self.ref.size, *args, limiter=store._limiter
+            )
+        except FileNotFoundError:
+            _log.error("storage.blob_missing", disk=disk.id, blob=self.ref.blob)
+            self._done = True
+            raise internal_error("The bytes of this object are missing on its disk.") from None
+        except _SizeMismatch as error:
+            _log.error(
+                "storage.blob_size_mismatch",
+                disk=disk.id,
+                blob=self.ref.blob,
+                expected=self.ref.size,
+                actual=error.args[0],
+            )
+            self._done = True
+            raise internal_error("The bytes of this object are damaged on its disk.") from None
 
     async def aclose(self) -> None:
         self._done = True
@@ -130,3 +134,12 @@ def _open_for_reading(path: Path, expected_size: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _read_once(path: Path, expected_size: int, count: int, offset: int) -> bytes:
+    """Open, read ``count`` bytes at ``offset`` and close: a whole small range in one hop."""
+    fd = _open_for_reading(path, expected_size)
+    try:
+        return os.pread(fd, count, offset)
+    finally:
+        os.close(fd)
