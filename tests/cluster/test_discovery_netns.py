@@ -1,9 +1,7 @@
 """mDNS discovery between three machines: three network namespaces on one Linux bridge.
 
-Each node namespace gets a veth whose other end is a port of a bridge living in a fourth "hub"
-namespace, so nothing is created in the host's own namespace and deleting the four namespaces
-removes every link. Names carry the pid and a random suffix, so parallel runs do not collide;
-addresses are in 10.250.0.0/16 and exist only inside these namespaces.
+The namespaces and the bridge come from ``tests.cluster.netns`` (a fourth "hub" namespace holds
+the bridge; everything is deleted afterwards).
 
 A discovery process (``tests.cluster.discovery_probe``) runs in each node namespace with only the
 cluster fingerprint and its own address; each must be offered the other two by mDNS.
@@ -12,9 +10,7 @@ cluster fingerprint and its own address; each must be offered the other two by m
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,79 +23,22 @@ from typing import Any
 import pytest
 import trio
 
+from tests.cluster.netns import Lan, lan_of, skip_reason
+
 REPO = Path(__file__).resolve().parents[2]
 NODES = 3
 DEADLINE = 60.0
 
-
-def _skip_reason() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "needs Linux network namespaces"
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces (ip netns add); run as root to include it"
-    if shutil.which("ip") is None:
-        return "needs the `ip` command from iproute2 to create network namespaces"
-    return None
-
-
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason())),
+    pytest.mark.skipif(skip_reason() is not None, reason=str(skip_reason())),
 ]
-
-
-def ip(*arguments: str) -> None:
-    result = subprocess.run(["ip", *arguments], check=False, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(arguments)} failed: {result.stderr.strip()}")
-
-
-@dataclass
-class Lan:
-    hub: str
-    namespaces: list[str]
-    addresses: list[str]
-    created: list[str] = field(default_factory=list)
-
-    def add_namespace(self, name: str) -> None:
-        ip("netns", "add", name)
-        self.created.append(name)
-
-    def build(self) -> None:
-        self.add_namespace(self.hub)
-        ip("-n", self.hub, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
-        ip("-n", self.hub, "link", "set", "br0", "up")
-        for index, (namespace, address) in enumerate(zip(self.namespaces, self.addresses)):
-            self.add_namespace(namespace)
-            port = f"port{index}"
-            ip("-n", self.hub, "link", "add", port, "type", "veth", "peer", "name", "eth0",
-               "netns", namespace)  # fmt: skip
-            ip("-n", self.hub, "link", "set", port, "master", "br0", "up")
-            ip("-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
-            ip("-n", namespace, "link", "set", "eth0", "up")
-            ip("-n", namespace, "link", "set", "lo", "up")
-
-    def tear_down(self) -> None:
-        for name in reversed(self.created):
-            subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
 
 
 @pytest.fixture
 def lan() -> Iterator[Lan]:
-    run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
-    subnet = secrets.randbelow(256)
-    network = Lan(
-        hub=f"zn-disc-{run_id}-hub",
-        namespaces=[f"zn-disc-{run_id}-n{index}" for index in range(NODES)],
-        addresses=[f"10.250.{subnet}.{index + 1}" for index in range(NODES)],
-    )
-    try:
-        network.build()
+    with lan_of("zn-disc", NODES) as network:
         yield network
-    finally:
-        network.tear_down()
-    leftovers = [name for name in network.created if (Path("/run/netns") / name).exists()]
-    assert not leftovers, f"namespaces left behind: {leftovers}"
 
 
 @dataclass
