@@ -596,6 +596,33 @@ def test_payload_hash_check() -> None:
     assert e.value.extra["S3ComputedContentSHA256"] == hashlib.sha256(data[:-1]).hexdigest()
 
 
+async def _pieces(data: bytes):
+    for i in range(0, len(data), 777):
+        yield data[i:i + 777]
+
+
+async def test_signed_stream_checks_itself_unless_its_consumer_takes_the_check() -> None:
+    data = b"hello world" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    # Iterated by a consumer that knows nothing of it: checked, on the loop, at the end.
+    assert b"".join([c async for c in sigv4.SignedStream(_pieces(data), digest)]) == data
+    stream = sigv4.SignedStream(_pieces(data[:-1] + b"!"), digest)
+    seen = []
+    with pytest.raises(AWSError) as e:
+        async for chunk in stream:
+            seen.append(chunk)
+    assert e.value.code == "XAmzContentSHA256Mismatch"
+    assert b"".join(seen) == data[:-1] + b"!"  # chunks pass through untouched
+    # Taken over: the bare stream and the expected hex (normalized), consumable only once.
+    source = _pieces(data)
+    stream = sigv4.SignedStream(source, f" {digest.upper()} ")
+    assert stream.take_check() == (source, digest)
+    with pytest.raises(RuntimeError):
+        await stream.__anext__()
+    assert sigv4.take_payload_check(source) == (source, None)
+    assert sigv4.take_payload_check(sigv4.SignedStream(source, digest)) == (source, digest)
+
+
 def test_signing_key_stays_out_of_repr() -> None:
     req, body = captured(*CALLS["s3-put-plain.txt"])
     ctx = verify(req, body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from pathlib import Path
 
@@ -255,3 +256,31 @@ async def test_small_body_takes_one_worker_call(
     reader = store.read(written.ref)
     assert [len(block) async for block in reader] == [4096]
     assert hops == 2  # the read: open, pread and close in one call
+
+
+@pytest.mark.parametrize("size", [0, 4096, 3 * MiB + 5])  # fast path and pipeline
+@pytest.mark.parametrize("declared", [True, False])
+async def test_signed_sha256_is_checked_before_anything_is_durable(
+    store: BlobStore, disk: Path, size: int, declared: bool
+) -> None:
+    data = os.urandom(size)
+    expected_size = size if declared else None
+    wrong = hashlib.sha256(data + b"x").hexdigest()
+    with pytest.raises(AWSError) as raised:
+        await store.write(chunks_of(data), expected_size=expected_size, expected_sha256=wrong)
+    err = raised.value
+    assert (err.code, err.status) == ("XAmzContentSHA256Mismatch", 400)
+    assert err.message == (
+        "The provided 'x-amz-content-sha256' header does not match what was computed."
+    )
+    assert err.extra == {"ClientComputedContentSHA256": wrong,
+                         "S3ComputedContentSHA256": hashlib.sha256(data).hexdigest()}
+    assert_nothing_left(disk)
+
+    right = hashlib.sha256(data).hexdigest().upper()  # compared case-insensitively
+    written = await store.write(
+        chunks_of(data), expected_size=expected_size, expected_sha256=right, checksums=["CRC32"]
+    )
+    assert written.ref.size == size
+    assert written.md5 == hashlib.md5(data).digest()
+    assert b"".join([block async for block in store.read(written.ref)]) == data

@@ -8,7 +8,8 @@ strings them together and owns the few awaits):
 2. route to the service's model and the operation, without reading a streaming body;
 3. read a small body whole, under the protocol's bound;
 4. verify the signature (the payload hash is the body's for JSON/query services and the
-   ``x-amz-content-sha256`` value for S3, whose body is then checked as it is decoded);
+   ``x-amz-content-sha256`` value for S3, whose body is then checked as it is decoded, or,
+   for PutObject and UploadPart, by the blob store in its worker threads);
 5. parse the input with the protocol's parser, check it against the model;
 6. call the service's handler, or answer AWS's error for an unsupported operation;
 7. serialize the output, or the ``AWSError`` in the protocol's error format.
@@ -48,6 +49,7 @@ from zeronode.aws.service import RequestContext, ServiceImpl
 from zeronode.aws.sigv4 import (
     AuthContext,
     PayloadHashCheck,
+    SignedStream,
     family_for_service,
     missing_authentication,
     parse_authorization,
@@ -190,12 +192,14 @@ async def _s3_body(
     """S3's body as the operation should see it: aws-chunked decoded, its hash checked.
 
     A streaming body stays a stream whose checks fire as it is consumed (the consumer commits
-    only once the stream ended cleanly); a small body is checked here, whole.
+    only once the stream ended cleanly); a signed one is a :class:`SignedStream`, whose
+    consumer may check the hash off the loop (the blob store does). A small body is checked
+    here, whole.
     """
     decoder = decoder_for(req, auth)
     if streaming:
         stream = req.body if decoder is None else decode_stream(req.body, decoder)
-        return _hash_checked(stream, auth.payload_hash) if auth.payload_signed else stream
+        return SignedStream(stream, auth.payload_hash) if auth.payload_signed else stream
     assert isinstance(body, bytes)
     if decoder is not None:
         return _decode_whole(decoder, body)
@@ -210,14 +214,6 @@ def _decode_whole(decoder: ChunkedDecoder, body: bytes) -> bytes:
     out = b"".join(decoder.feed(body))
     decoder.end()
     return out
-
-
-async def _hash_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncIterator[bytes]:
-    check = PayloadHashCheck(expected)
-    async for chunk in stream:
-        check.update(chunk)
-        yield chunk
-    check.finish()
 
 
 def _aws_error(exc: Exception, error_form: ServiceModel | str, request_id: str) -> AWSError:

@@ -34,8 +34,10 @@ Where the services differ
 - **Payload.** For S3 the payload hash is the ``x-amz-content-sha256`` header as sent (a hex
   hash, ``UNSIGNED-PAYLOAD`` or a ``STREAMING-...`` mode; ``UNSIGNED-PAYLOAD`` for a presigned
   URL without that header: see :func:`s3_payload_hash`); the caller checks a hex hash
-  against the body as it streams with :class:`PayloadHashCheck`. Other services sign the
-  SHA-256 of the body, which the caller computes from the (small) body it read.
+  against the body as it streams with :class:`PayloadHashCheck`, or hands a streaming body
+  over as a :class:`SignedStream` whose consumer may take the check over (the blob store
+  hashes in its worker threads). Other services sign the SHA-256 of the body, which the
+  caller computes from the (small) body it read.
 - **Errors.** Each family answers with its own codes and statuses; the table is
   :data:`AUTH_ERRORS` in :mod:`zeronode.aws.sigv4_errors`, with the reasons for each choice.
 
@@ -48,7 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -89,9 +91,10 @@ __all__ = [
     "ALGORITHM", "AUTH_ERRORS", "EMPTY_SHA256", "MAX_PRESIGNED_EXPIRES", "MAX_SKEW",
     "SERVICE_FAMILY", "STREAMING_MODES", "STREAMING_SIGNED", "STREAMING_SIGNED_TRAILER",
     "STREAMING_UNSIGNED_TRAILER", "UNSIGNED_PAYLOAD", "AuthContext", "Family",
-    "PayloadHashCheck", "SignatureInfo", "canonical_query_string", "canonical_request",
-    "canonical_uri", "family_for_service", "missing_authentication", "parse_authorization",
-    "s3_payload_hash", "sign", "signatures_equal", "signing_key", "string_to_sign", "verify",
+    "PayloadHashCheck", "SignatureInfo", "SignedStream", "canonical_query_string",
+    "canonical_request", "canonical_uri", "family_for_service", "missing_authentication",
+    "parse_authorization", "s3_payload_hash", "sign", "signatures_equal", "signing_key",
+    "string_to_sign", "take_payload_check", "verify",
 ]
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -337,3 +340,54 @@ class PayloadHashCheck:
                 extra={"ClientComputedContentSHA256": self.expected,
                        "S3ComputedContentSHA256": computed},
             )
+
+
+class SignedStream:
+    """A streaming body whose SHA-256 was signed: its chunks, unchanged, and the expected hex.
+
+    Iterated as it is, it checks the hash itself, on the event loop, and raises
+    ``XAmzContentSHA256Mismatch`` (from :meth:`PayloadHashCheck.finish`) once the body has
+    ended — so a consumer that knows nothing of it is still safe. A consumer that can hash
+    off the loop calls :meth:`take_check` instead: it gets the bare stream and the expected
+    hex, and with them the duty to check before it makes anything durable or visible.
+    """
+
+    def __init__(self, stream: AsyncIterator[bytes], expected_sha256: str) -> None:
+        self._stream: AsyncIterator[bytes] | None = stream
+        self._checked: AsyncIterator[bytes] | None = None
+        self.expected_sha256 = expected_sha256.strip().lower()
+
+    def take_check(self) -> tuple[AsyncIterator[bytes], str]:
+        """The bare stream and the hex SHA-256 the caller must now check it against."""
+        return self._take(), self.expected_sha256
+
+    def __aiter__(self) -> SignedStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._checked is None:
+            self._checked = _hash_checked(self._take(), self.expected_sha256)
+        return await self._checked.__anext__()
+
+    def _take(self) -> AsyncIterator[bytes]:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            raise RuntimeError("a signed body can be consumed only once")
+        return stream
+
+
+def take_payload_check(
+    body: AsyncIterator[bytes],
+) -> tuple[AsyncIterator[bytes], str | None]:
+    """``body`` to read, and the hex SHA-256 the reader must check it against, if signed."""
+    if isinstance(body, SignedStream):
+        return body.take_check()
+    return body, None
+
+
+async def _hash_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncIterator[bytes]:
+    check = PayloadHashCheck(expected)
+    async for chunk in stream:
+        check.update(chunk)
+        yield chunk
+    check.finish()

@@ -167,6 +167,7 @@ class BlobStore:
         checksums: Sequence[str] = (),
         expected_size: int | None = None,
         max_size: int | None = None,
+        expected_sha256: str | None = None,
     ) -> WrittenBlob:
         """Store everything ``stream`` yields as a new blob; return once it is durable.
 
@@ -177,8 +178,11 @@ class BlobStore:
         Raises ``EntityTooLarge`` as soon as more than ``max_size`` bytes arrived (at once if
         ``expected_size`` already says so), ``IncompleteBody`` if the stream's length is not
         ``expected_size``, ``InsufficientStorage`` if the disk fills (or ``expected_size``
-        cannot fit). If anything fails — those, an exception from ``stream``, cancellation —
-        the temp file is removed and the exception propagates: no partial blob is ever visible.
+        cannot fit), ``XAmzContentSHA256Mismatch`` if ``expected_sha256`` (hex: the SHA-256 a
+        client signed) is given and is not the body's — hashed in the disk lane, compared
+        before the fsync and rename. If anything fails — those, an exception from ``stream``,
+        cancellation — the temp file is removed and the exception propagates: no partial blob
+        is ever visible.
         """
         algorithms = _flexible(checksums)
         if (
@@ -193,11 +197,13 @@ class BlobStore:
             disk = self._roomiest_disk(expected_size)
             data = await _read_exactly(stream, expected_size, max_size)
             md5, digests = await trio.to_thread.run_sync(
-                self._write_whole, disk, blob, algorithms, data, limiter=self._limiter
+                self._write_whole, disk, blob, algorithms, expected_sha256, data,
+                limiter=self._limiter,
             )
             return WrittenBlob(BlobRef(disk.id, blob, len(data)), md5, digests)
         disk, sink = await trio.to_thread.run_sync(
-            self._open_sink, blob, algorithms, expected_size, limiter=self._limiter
+            self._open_sink, blob, algorithms, expected_size, expected_sha256,
+            limiter=self._limiter,
         )
         try:
             size = await self._fill(disk, sink, stream, expected_size, max_size)
@@ -213,11 +219,15 @@ class BlobStore:
         return WrittenBlob(BlobRef(disk.id, blob, size), md5, digests)
 
     def _open_sink(
-        self, blob: str, algorithms: Sequence[str], expected_size: int | None
+        self,
+        blob: str,
+        algorithms: Sequence[str],
+        expected_size: int | None,
+        expected_sha256: str | None,
     ) -> tuple[Disk, BlobSink]:
         """Worker thread: pick the roomiest disk and create the temp file there."""
         disk = self._roomiest_disk(expected_size)
-        return disk, self._create_sink(disk, blob, algorithms)
+        return disk, self._create_sink(disk, blob, algorithms, expected_sha256)
 
     def _roomiest_disk(self, expected_size: int | None) -> Disk:
         """The disk with the most free space (``statvfs``), refusing what cannot fit."""
@@ -233,22 +243,34 @@ class BlobStore:
             raise insufficient_storage()
         return disk
 
-    def _create_sink(self, disk: Disk, blob: str, algorithms: Sequence[str]) -> BlobSink:
+    def _create_sink(
+        self,
+        disk: Disk,
+        blob: str,
+        algorithms: Sequence[str],
+        expected_sha256: str | None,
+    ) -> BlobSink:
         try:
             return BlobSink(
                 disk.tmp / blob,
                 disk.blob_path(blob),
                 algorithms,
+                expected_sha256=expected_sha256,
                 drop_cache=self._drop_cache,
             )
         except OSError as error:
             raise self._io_error(error, "create", disk) from error
 
     def _write_whole(
-        self, disk: Disk, blob: str, algorithms: Sequence[str], data: bytes
+        self,
+        disk: Disk,
+        blob: str,
+        algorithms: Sequence[str],
+        expected_sha256: str | None,
+        data: bytes,
     ) -> tuple[bytes, dict[str, str]]:
         """Worker thread: a complete small body made a durable blob (see the module doc)."""
-        sink = self._create_sink(disk, blob, algorithms)
+        sink = self._create_sink(disk, blob, algorithms, expected_sha256)
         try:
             return self._on_disk(disk, "write", _write_and_finish, sink, [data])
         except BaseException:

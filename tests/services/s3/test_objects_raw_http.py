@@ -6,6 +6,7 @@ test controls every byte (and can stop sending half-way).
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,10 +25,10 @@ BUCKET = "raw"
 
 
 def signed(agent, method: str, key: str, body: bytes, headers: dict[str, str],
-           trailer: str | None = None) -> AWSRequest:
+           trailer: str | None = None, query: str = "") -> AWSRequest:
     """A request signed by botocore; ``trailer`` makes it STREAMING-UNSIGNED-PAYLOAD-TRAILER."""
-    request = AWSRequest(method=method, url=f"{agent.endpoint}/{BUCKET}/{quote(key)}",
-                         data=body, headers=headers)
+    url = f"{agent.endpoint}/{BUCKET}/{quote(key)}" + (f"?{query}" if query else "")
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
     if trailer is not None:
         request.context["checksum"] = {"request_algorithm": {"in": "trailer",
                                                              "name": trailer}}
@@ -99,6 +100,47 @@ def test_trailer_checksums_are_verified_and_stored(agent) -> None:
             client.head_object(Bucket=BUCKET, Key=f"bad-{algorithm}")
         assert error_of(exc) == ("404", 404)
     assert len(blob_files(agent)) == 5  # the refused uploads left nothing behind
+
+
+MISMATCH_MESSAGE = (b"<Message>The provided 'x-amz-content-sha256' header does not match what"
+                    b" was computed.</Message>")
+
+
+def test_signed_body_that_does_not_match_its_sha256_stores_nothing(agent) -> None:
+    """The body botocore signed (real SHA-256 over plain HTTP), one byte changed on the wire."""
+    client = s3_client(agent)
+    client.create_bucket(Bucket=BUCKET)
+    client.put_object(Bucket=BUCKET, Key="existing", Body=b"old bytes")
+    upload_id = client.create_multipart_upload(Bucket=BUCKET, Key="multi")["UploadId"]
+    for size in (4096, 3 * 1024 * 1024 + 7):  # the small-body fast path and the pipeline
+        data = bytes(range(256)) * (size // 256) + b"t" * (size % 256)
+        tampered = data[:-1] + b"!"
+        for key, query in (("fresh", ""), ("existing", ""),
+                           ("multi", f"partNumber=1&uploadId={upload_id}")):
+            request = signed(agent, "PUT", key, data, {}, query=query)
+            assert request.headers["X-Amz-Content-SHA256"] == hashlib.sha256(data).hexdigest()
+            answer = send_raw(agent, request, tampered, declared_length=len(data))
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+            assert b"<Code>XAmzContentSHA256Mismatch</Code>" in answer
+            assert MISMATCH_MESSAGE in answer
+            assert (b"<S3ComputedContentSHA256>" + hashlib.sha256(tampered).hexdigest().encode()
+                    in answer)
+    assert len(blob_files(agent)) == 1  # only "existing"'s: no new blob, no temp file
+    with pytest.raises(ClientError) as exc:
+        client.head_object(Bucket=BUCKET, Key="fresh")
+    assert error_of(exc) == ("404", 404)
+    assert client.get_object(Bucket=BUCKET, Key="existing")["Body"].read() == b"old bytes"
+    assert client.list_parts(Bucket=BUCKET, Key="multi", UploadId=upload_id).get("Parts", []) == []
+
+    # The same requests, untampered, are stored.
+    data = b"s" * (3 * 1024 * 1024 + 7)
+    for key, query in (("fresh", ""), ("multi", f"partNumber=1&uploadId={upload_id}")):
+        request = signed(agent, "PUT", key, data, {}, query=query)
+        answer = send_raw(agent, request, data, declared_length=len(data))
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert client.get_object(Bucket=BUCKET, Key="fresh")["Body"].read() == data
+    parts = client.list_parts(Bucket=BUCKET, Key="multi", UploadId=upload_id)["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in parts] == [(1, len(data))]
 
 
 def test_truncated_upload_stores_nothing(agent) -> None:

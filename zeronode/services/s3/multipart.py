@@ -40,6 +40,7 @@ import trio
 
 from zeronode.aws.errors import AWSError
 from zeronode.aws.service import Params, RequestContext
+from zeronode.aws.sigv4 import take_payload_check
 from zeronode.journal import Change
 from zeronode.services.s3 import list_walk
 from zeronode.services.s3.buckets import require_bucket_in
@@ -219,8 +220,10 @@ async def _store_part(
     """
     bucket, key, upload_id = params["Bucket"], params["Key"], params["UploadId"]
     number = params["PartNumber"]
+    stream, signed_sha256 = take_payload_check(stream)
     written = await ctx.node.blobs.write(
-        stream, checksums=algorithms, expected_size=size, max_size=MAX_PART_SIZE
+        stream, checksums=algorithms, expected_size=size, max_size=MAX_PART_SIZE,
+        expected_sha256=signed_sha256,
     )
     replaced: list[dict[str, Any]] = []
     committed: list[dict[str, Any]] = []

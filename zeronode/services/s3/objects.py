@@ -30,7 +30,7 @@ import trio
 from zeronode.aws.errors import AWSError
 from zeronode.aws.parse.rest_xml import malformed_xml
 from zeronode.aws.service import Params, RequestContext
-from zeronode.aws.sigv4 import STREAMING_MODES
+from zeronode.aws.sigv4 import STREAMING_MODES, take_payload_check
 from zeronode.journal import Change
 from zeronode.services.s3 import checksum_fields as cf
 from zeronode.services.s3.buckets import require_bucket, require_bucket_in
@@ -240,9 +240,10 @@ async def put_object(ctx: RequestContext, params: Params) -> Params:
                        400, extra={"ProposedSize": str(expected),
                                    "MaxSizeAllowed": str(MAX_SINGLE_OBJECT)})
     await require_bucket(ctx, bucket)
+    body, signed_sha256 = take_payload_check(params["Body"])
     written = await ctx.node.blobs.write(
-        params["Body"], checksums=checksum.compute(), expected_size=expected,
-        max_size=MAX_SINGLE_OBJECT,
+        body, checksums=checksum.compute(), expected_size=expected,
+        max_size=MAX_SINGLE_OBJECT, expected_sha256=signed_sha256,
     )
     await _discard_on_error(ctx, written, lambda: cf.verify_upload(checksum, md5, written))
     state_fields = _new_state_fields(ctx, fields, written, checksum.stored_algorithm)
