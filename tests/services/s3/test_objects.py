@@ -13,12 +13,6 @@ from tests.services.s3.helpers import error_of
 BUCKET = "objects"
 
 
-@pytest.fixture
-def s3b(s3):
-    s3.create_bucket(Bucket=BUCKET)
-    return s3
-
-
 def test_put_get_head_delete_round_trip(s3b) -> None:
     body = b"hello, zeronode\n" * 1000
     put = s3b.put_object(Bucket=BUCKET, Key="greeting.txt", Body=body)

@@ -16,12 +16,6 @@ BUCKET = "sums"
 BODY = b"The quick brown fox jumps over the lazy dog"
 
 
-@pytest.fixture
-def s3b(s3):
-    s3.create_bucket(Bucket=BUCKET)
-    return s3
-
-
 def stored_checksums(client, key: str) -> dict[str, str]:
     head = client.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
     return {k: v for k, v in head.items() if k.startswith("Checksum")}

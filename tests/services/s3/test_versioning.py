@@ -10,12 +10,6 @@ from tests.services.s3.helpers import error_of
 BUCKET = "versioned"
 
 
-@pytest.fixture
-def s3b(s3):
-    s3.create_bucket(Bucket=BUCKET)
-    return s3
-
-
 def status(client) -> dict:
     out = client.get_bucket_versioning(Bucket=BUCKET)
     out.pop("ResponseMetadata")
