@@ -108,18 +108,27 @@ class VersionWrite:
     replaced: list[dict[str, Any]] = field(default_factory=list)
 
 
-def put_version(db: sqlite3.Connection, bucket: str, key: str, fields: dict[str, Any]) -> VersionWrite:
-    """Store ``fields`` (an object state without ids) as the newest version of ``key``."""
+def _write_newest(
+    db: sqlite3.Connection, bucket: str, key: str, status: str | None, fields: dict[str, Any]
+) -> VersionWrite:
+    """Make ``fields`` the newest version of ``key``: a fresh version id when versioning is
+    Enabled, else the ``null`` version, replacing the one that was there (its bytes are the
+    caller's to free after the commit)."""
     order = new_order()
-    version_id = order if versioning_status(db, bucket) == "Enabled" else NULL_VERSION
-    state = {**fields, "bucket": bucket, "key": key, "version_id": version_id, "ord": order,
-             "delete_marker": False}
+    version_id = order if status == "Enabled" else NULL_VERSION
+    state = {**fields, "bucket": bucket, "key": key, "version_id": version_id, "ord": order}
     write = VersionWrite([Change(object_entity(bucket, version_id, key), OBJECT_KIND, state)], state)
     if version_id == NULL_VERSION:
         previous = version_state(db, bucket, key, NULL_VERSION)
         if previous is not None:
             write.replaced.append(previous)
     return write
+
+
+def put_version(db: sqlite3.Connection, bucket: str, key: str, fields: dict[str, Any]) -> VersionWrite:
+    """Store ``fields`` (an object state without ids) as the newest version of ``key``."""
+    status = versioning_status(db, bucket)
+    return _write_newest(db, bucket, key, status, {**fields, "delete_marker": False})
 
 
 def delete_version(
@@ -142,16 +151,8 @@ def delete_version(
         return VersionWrite(
             [Change(object_entity(bucket, NULL_VERSION, key), OBJECT_KIND, None)], None, [existing]
         )
-    order = new_order()
-    marker_id = order if status == "Enabled" else NULL_VERSION
-    marker = {"bucket": bucket, "key": key, "version_id": marker_id, "ord": order,
-              "delete_marker": True, "last_modified_ms": now_ms, "owner": owner}
-    write = VersionWrite([Change(object_entity(bucket, marker_id, key), OBJECT_KIND, marker)], marker)
-    if marker_id == NULL_VERSION:
-        previous = version_state(db, bucket, key, NULL_VERSION)
-        if previous is not None:
-            write.replaced.append(previous)
-    return write
+    marker = {"delete_marker": True, "last_modified_ms": now_ms, "owner": owner}
+    return _write_newest(db, bucket, key, status, marker)
 
 
 def set_versioning(bucket: str, status: str, mfa_delete: str | None = None) -> Change:
