@@ -73,7 +73,7 @@ from cluster.join import (
     token_for,
 )
 from cluster.swim import ALIVE, SUSPECT, Member, Send, Swim, SwimConfig
-from cluster.transport import Transport, TransportError
+from cluster.transport import BulkHandler, Handler, Transport, TransportError
 
 __all__ = ["ClusterError", "ClusterNode", "MemberView", "open_cluster_node"]
 
@@ -237,8 +237,14 @@ class ClusterNode:
         self._wake = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.joined = trio.Event()
+        #: The worst loop lag the watchdog has seen since start (seconds), for status.
+        self.loop_lag_max = 0.0
         if identity.is_member:
             self.joined.set()
+        # Handlers other layers (replication, forwarding) serve: kept here so they can be
+        # registered before the transport exists (a joining node has none until admitted).
+        self._handlers: dict[str, Handler] = {}
+        self._bulk_handlers: dict[str, BulkHandler] = {}
 
     # -- what status reads -------------------------------------------------------------------
 
@@ -296,6 +302,20 @@ class ClusterNode:
             what = "no member" if not matches else f"{len(matches)} members"
             raise ClusterError(f"{what} of this cluster has an id starting with {prefix!r}")
         return matches[0]
+
+    # -- serving other layers -----------------------------------------------------------------
+
+    def on(self, method: str, handler: Handler) -> None:
+        """Serve ``method`` to authenticated peers (now, or as soon as the transport runs)."""
+        self._handlers[method] = handler
+        if self.transport is not None:
+            self.transport.on(method, handler)
+
+    def on_bulk(self, method: str, handler: BulkHandler) -> None:
+        """Serve bulk transfers to ``method`` (now, or as soon as the transport runs)."""
+        self._bulk_handlers[method] = handler
+        if self.transport is not None:
+            self.transport.on_bulk(method, handler)
 
     # -- eviction ----------------------------------------------------------------------------
 
@@ -431,6 +451,10 @@ class ClusterNode:
         transport.on("cluster.evict", self._on_evict)
         transport.on("cluster.evicted", self._on_evicted_query)
         transport.on_unauthenticated(self._on_join)
+        for method, handler in self._handlers.items():
+            transport.on(method, handler)
+        for method, bulk_handler in self._bulk_handlers.items():
+            transport.on_bulk(method, bulk_handler)
         try:
             port = await nursery.start(transport.serve, self._host, self._cluster_port)
         except OSError as error:
@@ -530,6 +554,7 @@ class ClusterNode:
             before = trio.current_time()
             await trio.sleep(LOOP_LAG_PROBE)
             lag = trio.current_time() - before - LOOP_LAG_PROBE
+            self.loop_lag_max = max(self.loop_lag_max, lag)
             if lag >= 1.0:  # a pause this long may well get this node suspected
                 log.warning("cluster.loop_lag seconds=%.3f", lag)
             self.swim.set_loop_lag(lag)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,18 @@ async def test_admin_serves_status_and_the_dashboard_without_a_cluster(tmp_path:
     assert page.status_code == 200 and page.content_type.startswith("text/html")
     assert "/_zeronode/status" in html and "<script>" in html
     assert 'src="' not in html and 'href="' not in html  # no external assets
+
+
+def _journal_document(agent: Any) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{agent.endpoint}/_zeronode/journal", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_journal_endpoint_shows_position_and_a_state_hash_that_tracks_writes(agent: Any) -> None:
+    before = _journal_document(agent)
+    assert before["node_id"] == agent.health()["node_id"]
+    assert len(before["state_hash"]) == 64 and before == _journal_document(agent)
+    agent.boto3_client("s3").create_bucket(Bucket="journal-endpoint")
+    after = _journal_document(agent)
+    assert after["position"][after["node_id"]] > before["position"].get(before["node_id"], 0)
+    assert after["state_hash"] != before["state_hash"]

@@ -9,6 +9,10 @@ Endpoints:
   every member, its state, journal position, disks, version, clock offset, and the verdict.
   Unauthenticated like ``health``: it shows the fleet's shape (ids, addresses, capacity),
   never data, and the dashboard polls it from a browser.
+- ``GET /_zeronode/journal`` -> 200 ``{"node_id", "position": {origin: seq}, "state_hash"}``:
+  what this node's journal holds and a digest of everything it shows, so an operator (or a
+  test) can see that two nodes converged. Unauthenticated like ``status``: a digest reveals
+  no data. The hash is a full scan, computed on a reader thread.
 - ``GET /_zeronode/`` -> the fleet dashboard: one HTML page, no external assets, whose
   script polls ``status`` every 2 s.
 - ``POST /_zeronode/cluster/remove`` with ``{"node": ID or unique prefix}`` -> 200
@@ -71,6 +75,14 @@ def create_admin_app(node: NodeServices) -> QuartTrio:
     @app.get("/_zeronode/status")
     async def status() -> Any:
         return jsonify(status_document(node))
+
+    @app.get("/_zeronode/journal")
+    async def journal() -> Any:
+        return jsonify({
+            "node_id": node.node_id,
+            "position": dict(node.journal.position()),
+            "state_hash": await node.journal.state_hash(),
+        })
 
     @app.get("/_zeronode/")
     async def dashboard() -> Any:

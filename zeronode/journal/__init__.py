@@ -33,19 +33,29 @@ caller is answered only after the fsync that made its events durable.
 
 Kinds this node does not know (a newer node's schema version during a rolling upgrade) are
 stored and quarantined, never a crash, and folded when a later open brings their projection.
+
+Why compaction and snapshots. The log would grow forever; once every durable member holds an
+event that a later write superseded, nobody needs it and it is dropped (``compaction.py``). A
+node that fell behind what its peers still keep installs a peer's whole database instead
+(``snapshot.py``) and follows the logs from there.
 """
 
+from zeronode.journal.compaction import DEFAULT_TOMBSTONE_GRACE_MS, BehindFloor, CompactionReport
 from zeronode.journal.event import Change, Event
 from zeronode.journal.hlc import DEFAULT_MAX_OFFSET_MS, HybridLogicalClock
 from zeronode.journal.journal import Journal, JournalStats, open_journal, system_wall_clock_ms
 from zeronode.journal.projection import Projection, UnknownKindError
+from zeronode.journal.snapshot import SnapshotInfo, SnapshotRejected
 from zeronode.journal.store import IngestReport, JournalLockedError
 from zeronode.journal.writer import CommitFailedError, JournalClosedError
 
 __all__ = [
     "DEFAULT_MAX_OFFSET_MS",
+    "DEFAULT_TOMBSTONE_GRACE_MS",
+    "BehindFloor",
     "Change",
     "CommitFailedError",
+    "CompactionReport",
     "Event",
     "HybridLogicalClock",
     "IngestReport",
@@ -54,6 +64,8 @@ __all__ = [
     "JournalLockedError",
     "JournalStats",
     "Projection",
+    "SnapshotInfo",
+    "SnapshotRejected",
     "UnknownKindError",
     "open_journal",
     "system_wall_clock_ms",

@@ -11,20 +11,27 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import msgpack
 
+from zeronode.journal.compaction import behind_floor
 from zeronode.journal.event import Event
 from zeronode.journal.projection import ProjectionSet
 from zeronode.journal.store import EVENT_COLUMNS, SCHEMA, fold_event
 
 
 def state_digests(db: sqlite3.Connection, tables: Sequence[str]) -> dict[str, str]:
-    """A BLAKE2b digest per table (the winner table and ``tables``), over sorted rows."""
+    """A BLAKE2b digest per table (the winner table and ``tables``), over sorted rows.
+
+    The winner table's tombstone rows are left out: they show nothing, and compaction removes
+    them at its own pace on each node (``compaction.py``), which must not make two nodes that
+    show the same state disagree.
+    """
     digests = {}
     for table in ("journal_winners", *tables):
         quoted = '"' + table.replace('"', '""') + '"'
         columns = [row[1] for row in db.execute(f"PRAGMA table_info({quoted})")]
         hasher = hashlib.blake2b(msgpack.packb([table, columns]), digest_size=32)
         order = ", ".join(str(i) for i in range(1, len(columns) + 1))
-        for row in db.execute(f"SELECT * FROM {quoted} ORDER BY {order}"):
+        where = " WHERE tombstone = 0" if table == "journal_winners" else ""
+        for row in db.execute(f"SELECT * FROM {quoted}{where} ORDER BY {order}"):
             hasher.update(msgpack.packb(list(row)))
         digests[table] = hasher.hexdigest()
     return digests
@@ -37,10 +44,25 @@ def state_hash(db: sqlite3.Connection, tables: Sequence[str]) -> str:
 
 
 def events_after(
-    db: sqlite3.Connection, after: Mapping[str, int], limit: int | None
+    db: sqlite3.Connection,
+    after: Mapping[str, int],
+    limit: int | None,
+    max_bytes: int | None = None,
 ) -> list[Event]:
-    """Stored events not covered by the version vector ``after``, by (origin, seq)."""
+    """Stored events not covered by the version vector ``after``, by (origin, seq).
+
+    ``limit`` caps the count, ``max_bytes`` the summed payload sizes (at least one event is
+    returned whatever its size, so a caller paging with the returned events always advances).
+    Each origin's events form a contiguous run from ``after[origin] + 1``, so the result can
+    be ingested in order. Raises ``BehindFloor`` if compaction removed events ``after`` lacks
+    (the requester needs a snapshot).
+    """
+    marks = dict(db.execute("SELECT origin, seq FROM journal_floor"))
+    refusal = behind_floor(after, marks)
+    if refusal is not None:
+        raise refusal
     result: list[Event] = []
+    size = 0
     origins = [row[0] for row in db.execute("SELECT origin FROM journal_version_vector ORDER BY 1")]
     for origin in origins:
         remaining = -1 if limit is None else limit - len(result)
@@ -51,7 +73,12 @@ def events_after(
             " ORDER BY seq LIMIT ?",
             (origin, after.get(origin, 0), remaining),
         )
-        result.extend(Event(*row) for row in rows)
+        for row in rows:
+            event = Event(*row)
+            if max_bytes is not None and result and size + len(event.payload) > max_bytes:
+                return result
+            size += len(event.payload)
+            result.append(event)
     return result
 
 

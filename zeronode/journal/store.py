@@ -8,12 +8,14 @@ and are put back when a transaction or a job's savepoint is rolled back.
 Tables (prefixed ``journal_`` so no service's projection can collide with them):
 
 - ``journal_events``: the append-only log, ``PRIMARY KEY (origin, seq)``, WITHOUT ROWID; a
-  trigger refuses every UPDATE.
+  trigger refuses every UPDATE. Rows are deleted by compaction only (``compaction.py``).
 - ``journal_meta``: this database's node id and the last persisted hybrid-logical-clock value.
 - ``journal_version_vector``: per origin, the highest contiguous seq held.
 - ``journal_winners``: per entity, the event the fold shows (hlc, origin, seq, kind, tombstone).
 - ``journal_quarantine``: stored events the fold has set aside (unknown kind, unreadable
   payload, a projection that raised), folded again at the next open.
+- ``journal_floor``: per origin, the highest seq compaction removed: below it the log may
+  have holes, so it cannot serve a peer that still needs those events.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ JOURNAL_TABLES = (
     "journal_version_vector",
     "journal_winners",
     "journal_quarantine",
+    "journal_floor",
 )
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
@@ -57,6 +60,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS journal_quarantine ("
     " origin TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,"
     " PRIMARY KEY (origin, seq)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS journal_floor ("
+    " origin TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
 )
 EVENT_COLUMNS = "origin, seq, hlc, entity, kind, payload"
 
@@ -122,6 +127,7 @@ class Store:
     wall_clock_ms: Callable[[], int]
     vv: dict[str, int]
     lock_file: IO[str]
+    floor: dict[str, int] = field(default_factory=dict)
     stats: StoreStats = field(default_factory=StoreStats)
 
     @classmethod
@@ -135,39 +141,12 @@ class Store:
     ) -> Store:
         lock_file = _lock(path)
         try:
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db, node_id, vv, floor, last = _connect(path, projections)
         except BaseException:
-            lock_file.close()
-            raise
-        try:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                raise RuntimeError(f"{path}: cannot use WAL mode (got {mode})")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("BEGIN IMMEDIATE")
-            for statement in SCHEMA:
-                db.execute(statement)
-            projections.create_schema(db)
-            node_id = _meta(db, "node_id")
-            if node_id is None:
-                node_id = secrets.token_hex(16)
-                db.execute("INSERT INTO journal_meta VALUES ('node_id', ?)", (node_id,))
-                log.info("journal.created path=%s node_id=%s", path, node_id)
-            vv = dict(db.execute("SELECT origin, seq FROM journal_version_vector").fetchall())
-            last_own = db.execute(
-                "SELECT hlc FROM journal_events WHERE origin = ? ORDER BY seq DESC LIMIT 1",
-                (node_id,),
-            ).fetchone()
-            # Our own last event, not every event: a far-future remote one is stored but was
-            # never adopted, and a restart must not adopt it either.
-            last = max(_meta(db, "hlc") or 0, last_own[0] if last_own else 0)
-            db.execute("COMMIT")
-        except BaseException:
-            db.close()
             lock_file.close()
             raise
         clock = HybridLogicalClock(last, max_offset_ms=max_offset_ms)
-        store = cls(db, path, projections, node_id, clock, wall_clock_ms, vv, lock_file)
+        store = cls(db, path, projections, node_id, clock, wall_clock_ms, vv, lock_file, floor)
         try:
             (outcome,) = store.run_batch([Store.refold_quarantine])
             if isinstance(outcome, Failed):
@@ -177,6 +156,19 @@ class Store:
             store.close()
             raise
         return store
+
+    def reopen(self) -> None:
+        """Connect again to whatever database file is at ``path`` now (after a snapshot was
+        swapped in, see ``snapshot.py``) and reload the vectors and the clock from it.
+
+        The file must carry this node's id: the lock beside it is kept throughout.
+        """
+        db, node_id, vv, floor, last = _connect(self.path, self.projections)
+        if node_id != self.node_id:
+            db.close()
+            raise RuntimeError(f"{self.path} now belongs to node {node_id}, not {self.node_id}")
+        self.db, self.vv, self.floor = db, vv, floor
+        self.clock.last = max(self.clock.last, last)
 
     def close(self) -> None:
         self.db.close()
@@ -192,19 +184,19 @@ class Store:
         exception propagates: no job of the batch happened.
         """
         db = self.db
-        vv_before = dict(self.vv)
+        vv_before, floor_before = dict(self.vv), dict(self.floor)
         outcomes: list[Outcome] = []
         db.execute("BEGIN IMMEDIATE")
         try:
             for job in work:
-                vv_job = dict(self.vv)
+                vv_job, floor_job = dict(self.vv), dict(self.floor)
                 db.execute("SAVEPOINT job")
                 try:
                     value = job(self)
                 except BaseException as exc:  # delivered to the job's caller, not raised here
                     db.execute("ROLLBACK TO job")
                     db.execute("RELEASE job")
-                    self.vv = vv_job
+                    self.vv, self.floor = vv_job, floor_job
                     outcomes.append(Failed(exc))
                 else:
                     db.execute("RELEASE job")
@@ -216,12 +208,20 @@ class Store:
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            self.vv = vv_before
+            self.vv, self.floor = vv_before, floor_before
             raise
         self.stats.commits += 1
         self.stats.jobs += len(work)
         self.stats.largest_batch = max(self.stats.largest_batch, len(work))
         return outcomes
+
+    def run_alone(self, work: Callable[[Store], Any]) -> Outcome:
+        """Run ``work`` outside any transaction, for a job that manages the connection itself
+        (swapping the database file); the writer runs nothing else meanwhile."""
+        try:
+            return Done(work(self))
+        except BaseException as exc:  # delivered to the job's caller, not raised here
+            return Failed(exc)
 
     def apply_mutation(self, mutation: Mutation) -> list[Event]:
         """Run a service's mutation and append and fold the events of its changes.
@@ -308,37 +308,10 @@ class Store:
 
     def refold_quarantine(self) -> int:
         """Fold again every quarantined event whose kind now has a projection."""
-        known = sorted(self.projections)
-        if not known:
-            return 0
-        marks = ",".join("?" * len(known))
-        rows = self.db.execute(
-            "SELECT e.origin, e.seq, e.hlc, e.entity, e.kind, e.payload"
-            " FROM journal_quarantine q JOIN journal_events e USING (origin, seq)"
-            f" WHERE q.kind IN ({marks}) ORDER BY e.origin, e.seq",
-            known,
-        ).fetchall()
-        for row in rows:
-            event = Event(*row)
-            self.db.execute(
-                "DELETE FROM journal_quarantine WHERE origin = ? AND seq = ?",
-                (event.origin, event.seq),
-            )
-            fold_event(self.db, self.projections, event, total=True)
-        if rows:
-            log.info("journal.quarantine_refolded events=%d", len(rows))
-        return len(rows)
+        return refold_quarantine(self.db, self.projections)
 
     def _append(self, event: Event) -> None:
-        self.db.execute(
-            f"INSERT INTO journal_events ({EVENT_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event.origin, event.seq, event.hlc, event.entity, event.kind, event.payload,
-             event.content_hash),
-        )
-        self.db.execute(
-            "INSERT OR REPLACE INTO journal_version_vector VALUES (?, ?)",
-            (event.origin, event.seq),
-        )
+        append_event(self.db, event)
         self.vv[event.origin] = event.seq
 
     def _holds_same(self, event: Event) -> bool:
@@ -346,11 +319,48 @@ class Store:
             "SELECT hash FROM journal_events WHERE origin = ? AND seq = ?",
             (event.origin, event.seq),
         ).fetchone()
-        # Absent only once compaction exists: then it was held, folded and dropped.
+        # Absent: compaction dropped it, so it was held and folded (a duplicate).
         return row is None or row[0] == event.content_hash
 
 
-# -- the fold's plumbing (shared by the writer and by replay) -----------------------------------
+# -- the log and the fold's plumbing (shared by the writer, replay and snapshot install) --------
+
+
+def append_event(db: sqlite3.Connection, event: Event) -> None:
+    """Store ``event`` and advance its origin in the version vector (the caller checked that it
+    is the origin's next one)."""
+    db.execute(
+        f"INSERT INTO journal_events ({EVENT_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event.origin, event.seq, event.hlc, event.entity, event.kind, event.payload,
+         event.content_hash),
+    )
+    db.execute(
+        "INSERT OR REPLACE INTO journal_version_vector VALUES (?, ?)", (event.origin, event.seq)
+    )
+
+
+def refold_quarantine(db: sqlite3.Connection, projections: ProjectionSet) -> int:
+    """Fold again every quarantined event whose kind ``projections`` now has."""
+    known = sorted(projections)
+    if not known:
+        return 0
+    marks = ",".join("?" * len(known))
+    rows = db.execute(
+        "SELECT e.origin, e.seq, e.hlc, e.entity, e.kind, e.payload"
+        " FROM journal_quarantine q JOIN journal_events e USING (origin, seq)"
+        f" WHERE q.kind IN ({marks}) ORDER BY e.origin, e.seq",
+        known,
+    ).fetchall()
+    for row in rows:
+        event = Event(*row)
+        db.execute(
+            "DELETE FROM journal_quarantine WHERE origin = ? AND seq = ?",
+            (event.origin, event.seq),
+        )
+        fold_event(db, projections, event, total=True)
+    if rows:
+        log.info("journal.quarantine_refolded events=%d", len(rows))
+    return len(rows)
 
 
 def fold_event(
@@ -432,6 +442,42 @@ def _read_only_guard(
     if action == sqlite3.SQLITE_PRAGMA and arg2 is not None:  # setting a pragma, e.g. query_only
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
+
+
+def _connect(
+    path: Path, projections: ProjectionSet
+) -> tuple[sqlite3.Connection, str, dict[str, int], dict[str, int], int]:
+    """The write connection to ``path`` in WAL mode with every schema in place (a new file
+    gets a new node id): ``(db, node_id, version vector, compaction floor, last hlc)``."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise RuntimeError(f"{path}: cannot use WAL mode (got {mode})")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("BEGIN IMMEDIATE")
+        for statement in SCHEMA:
+            db.execute(statement)
+        projections.create_schema(db)
+        node_id = _meta(db, "node_id")
+        if node_id is None:
+            node_id = secrets.token_hex(16)
+            db.execute("INSERT INTO journal_meta VALUES ('node_id', ?)", (node_id,))
+            log.info("journal.created path=%s node_id=%s", path, node_id)
+        vv = dict(db.execute("SELECT origin, seq FROM journal_version_vector").fetchall())
+        floor = dict(db.execute("SELECT origin, seq FROM journal_floor").fetchall())
+        last_own = db.execute(
+            "SELECT hlc FROM journal_events WHERE origin = ? ORDER BY seq DESC LIMIT 1",
+            (node_id,),
+        ).fetchone()
+        # Our own last event, not every event: a far-future remote one is stored but was
+        # never adopted, and a restart must not adopt it either.
+        last = max(_meta(db, "hlc") or 0, last_own[0] if last_own else 0)
+        db.execute("COMMIT")
+    except BaseException:
+        db.close()
+        raise
+    return db, node_id, vv, floor, last
 
 
 def _meta(db: sqlite3.Connection, key: str) -> Any:

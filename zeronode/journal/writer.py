@@ -12,6 +12,10 @@ Once taken, the job runs and commits or fails as if the caller were still waitin
 only loses the answer, like a client whose request timed out after reaching AWS. The writer
 itself never abandons a running transaction: a cancelled writer finishes the batch, answers it,
 then fails whatever is still queued with ``JournalClosedError``.
+
+A job submitted ``alone`` (swapping in a snapshot: it closes and reopens the connection) runs
+outside any transaction, after the batch before it has committed and before any job queued
+after it.
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ class CommitFailedError(RuntimeError):
 
 
 class _Job:
-    __slots__ = ("work", "outcome", "done", "abandoned")
+    __slots__ = ("work", "alone", "outcome", "done", "abandoned")
 
-    def __init__(self, work: Callable[[Store], Any]) -> None:
+    def __init__(self, work: Callable[[Store], Any], alone: bool) -> None:
         self.work = work
+        self.alone = alone
         self.outcome: Outcome | None = None
         self.done = trio.Event()
         self.abandoned = False
@@ -68,13 +73,17 @@ class GroupCommitWriter:
             math.inf if queue_size == math.inf else int(queue_size)
         )
         self._thread = trio.CapacityLimiter(1)
-        # The version vector as of the last commit, for readers on the trio thread; the
-        # store's own copy is the writer thread's and may be mid-transaction.
+        # The version vector and compaction floor as of the last commit, for readers on the
+        # trio thread; the store's own copies are the writer thread's, maybe mid-transaction.
         self.position: dict[str, int] = dict(store.vv)
+        self.floor: dict[str, int] = dict(store.floor)
 
-    async def call(self, work: Callable[[Store], T]) -> T:
-        """Run ``work(store)`` in the next batch; return its value once the batch is durable."""
-        job = _Job(work)
+    async def call(self, work: Callable[[Store], T], *, alone: bool = False) -> T:
+        """Run ``work(store)`` in the next batch; return its value once the batch is durable.
+
+        ``alone``: run it by itself, outside any transaction (``Store.run_alone``).
+        """
+        job = _Job(work, alone)
         try:
             await self._send.send(job)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -95,18 +104,36 @@ class GroupCommitWriter:
         self._send.close()
 
     async def run(self) -> None:
+        held_back: _Job | None = None  # an alone job met while filling a batch
         try:
-            async for first in self._receive:
+            while True:
+                if held_back is None:
+                    try:
+                        first = await self._receive.receive()
+                    except trio.EndOfChannel:
+                        break
+                else:
+                    first, held_back = held_back, None
+                if first.alone:
+                    if not first.abandoned:
+                        await self._run_alone(first)
+                    continue
                 batch = [first]
                 while len(batch) < self._max_batch:
                     try:
-                        batch.append(self._receive.receive_nowait())
+                        job = self._receive.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                    if job.alone:
+                        held_back = job
+                        break
+                    batch.append(job)
                 live = [job for job in batch if not job.abandoned]
                 if live:
                     await self._commit(live)
         finally:
+            if held_back is not None:
+                held_back.finish(Failed(_closed()))
             self._fail_queued()
 
     async def _commit(self, batch: list[_Job]) -> None:
@@ -119,9 +146,20 @@ class GroupCommitWriter:
             )
         except Exception as exc:
             outcomes = [Failed(_commit_failed(exc)) for _ in batch]
-        self.position = dict(self._store.vv)
+        self._publish()
         for job, outcome in zip(batch, outcomes):
             job.finish(outcome)
+
+    async def _run_alone(self, job: _Job) -> None:
+        outcome = await trio.to_thread.run_sync(
+            self._store.run_alone, job.work, limiter=self._thread, abandon_on_cancel=False
+        )
+        self._publish()
+        job.finish(outcome)
+
+    def _publish(self) -> None:
+        self.position = dict(self._store.vv)
+        self.floor = dict(self._store.floor)
 
     def _fail_queued(self) -> None:
         # No checkpoint in here: nothing can be queued between the drain and the close.
@@ -130,8 +168,12 @@ class GroupCommitWriter:
                 job = self._receive.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-            job.finish(Failed(JournalClosedError("the journal closed before this job ran")))
+            job.finish(Failed(_closed()))
         self._receive.close()
+
+
+def _closed() -> JournalClosedError:
+    return JournalClosedError("the journal closed before this job ran")
 
 
 def _commit_failed(cause: Exception) -> CommitFailedError:
