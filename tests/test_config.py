@@ -92,6 +92,8 @@ PRECEDENCE_CASES: list[tuple[str, str, str, str, tuple[Any, Any, Any], Any]] = [
     ("join_token", f'"{TOKENS[0]}"', TOKENS[1], TOKENS[2], tuple(TOKENS), None),
     ("mdns", "false", "true", False, (False, True, False), None),
     ("cluster_protocol_period", "0.5", "0.25", "2", (0.5, 0.25, 2.0), 1.0),
+    ("ack", '"local"', "majority", "LOCAL", ("local", "majority", "local"), "majority"),
+    ("replicas", "3", "1", "5", (3, 1, 5), 2),
     (
         "data_dir",
         '"/from/file"',
@@ -197,6 +199,9 @@ def test_settings_are_frozen() -> None:
         ("domain", "-bad-.example"),
         ("shutdown_grace", "soon"),
         ("shutdown_grace", "-1"),
+        ("ack", "quorum"),
+        ("replicas", "0"),
+        ("replicas", "two"),
     ],
 )
 def test_bad_flag_and_env_values_are_rejected_naming_the_source(name: str, value: str) -> None:

@@ -12,7 +12,7 @@ from zeronode.config import Settings
 from zeronode.credentials import generate
 from zeronode.http.admin import create_admin_app
 from zeronode.node import NodeServices
-from zeronode.status import render_table, verdict
+from zeronode.status import render_table, replication_line, verdict
 
 
 def member(node_id: str, state: str, *, me: bool = False, voter: bool = True) -> dict[str, Any]:
@@ -55,6 +55,20 @@ def test_the_table_shows_short_ids_sizes_offsets_and_the_verdict() -> None:
     assert lines[1].split()[:4] == ["a" * 12 + "*", "10.0.0.1:9701", "alive", "self"]
     assert "3.0GiB" in lines[2] and "5.0GiB" in lines[2] and "-0.002s" in lines[2]
     assert lines[-1] == f"degraded: 1 of 2 members alive ({'b' * 12} dead)"
+
+
+def test_the_table_shows_the_write_mode_copies_and_alarms() -> None:
+    members = [member("a", "alive", me=True)]
+    section = {"ack": "majority", "writable": True, "replicas": 2, "under_replicated": 3,
+               "pending": 1, "conflicts": 0, "divergences": 0, "quarantined": 0}
+    document = {"cluster_id": "c1", "members": members, "verdict": verdict(members),
+                "replication": section}
+    assert render_table(document).splitlines()[-2] == (
+        "writes: ack majority (writable); object copies: 2 (under-replicated 3, pending 1)"
+    )
+    section |= {"writable": False, "conflicts": 2}
+    assert replication_line(section).startswith("writes: ack majority (READ-ONLY")
+    assert replication_line(section).endswith("; ALARMS: conflicts 2")
 
 
 async def test_admin_serves_status_and_the_dashboard_without_a_cluster(tmp_path: Path) -> None:

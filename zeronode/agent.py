@@ -52,8 +52,10 @@ from zeronode.http.dispatch import Dispatcher
 from zeronode.http.server import ListenError, serve
 from zeronode.logs import get_logger
 from zeronode.node import ASGIApp, NodeServices
+from zeronode.replication import Replication, open_replication
 from zeronode.status import meta_provider
 from zeronode.storage import StorageError, open_blob_store
+from zeronode.storage.replicas import Catalog
 
 LOCK_FILE = "agent.lock"
 JOURNAL_FILE = "journal.sqlite3"
@@ -78,8 +80,9 @@ class Wiring:
     ``position()``); ``build_aws_app(node)`` returns the ASGI app for the AWS APIs.
     ``referenced_blobs(journal)`` names every blob the journal's projections still point at;
     with it, blobs written before a crash but never committed are swept at start (without
-    it nothing is swept). ``cluster``: run the cluster node (the real wiring does; a test
-    wiring's fake journal has no real node id to give it). Tests pass their own;
+    it nothing is swept). ``cluster``: run the cluster node and replication (the real wiring
+    does; a test wiring's fake journal has no real node id to give it); ``blob_catalog``
+    names every referenced blob with its segment, for the copies of object bytes. Tests pass their own;
     :func:`default_wiring` gives the real ones.
     """
 
@@ -87,6 +90,7 @@ class Wiring:
     build_aws_app: Callable[[NodeServices], ASGIApp]
     referenced_blobs: Callable[[Any], Awaitable[set[str]]] | None = None
     cluster: bool = False
+    blob_catalog: Catalog | None = None
 
 
 def default_wiring() -> Wiring:
@@ -94,6 +98,7 @@ def default_wiring() -> Wiring:
     try:
         from zeronode.journal import open_journal
         from zeronode.services import all_projections, build_aws_app, referenced_blobs
+        from zeronode.services.s3.segments import blob_catalog
     except ImportError as error:
         raise AgentError(f"this zeronode build is incomplete: {error}") from error
 
@@ -105,6 +110,7 @@ def default_wiring() -> Wiring:
         build_aws_app=build_aws_app,
         referenced_blobs=referenced_blobs,
         cluster=True,
+        blob_catalog=blob_catalog,
     )
 
 
@@ -169,8 +175,19 @@ async def _run(
             cluster_context = (
                 open_node_cluster(settings, journal, blobs) if wiring.cluster else nullcontext()
             )
-            async with cluster_context as cluster:
-                node = NodeServices(settings, journal, credentials, blobs, cluster=cluster)
+            async with (
+                cluster_context as cluster,
+                _replicated(settings, journal, blobs, cluster, wiring) as replication,
+            ):
+                node = NodeServices(
+                    settings,
+                    journal if replication is None else replication.journal,
+                    credentials,
+                    blobs,
+                    cluster=cluster,
+                    replication=replication,
+                    replicas=None if replication is None else replication.replicas,
+                )
                 app = Dispatcher(wiring.build_aws_app(node), create_admin_app(node))
                 force = trio.CancelScope()
                 async with trio.open_nursery() as nursery:
@@ -183,6 +200,20 @@ async def _run(
             )
     finally:
         os.close(lock_fd)  # releases the flock; closing a local file descriptor does not block
+
+
+@asynccontextmanager
+async def _replicated(
+    settings: Settings, journal: Any, blobs: Any, cluster: ClusterNode | None, wiring: Wiring
+) -> AsyncIterator[Replication | None]:
+    """The node's replication (none without a cluster)."""
+    if cluster is None or wiring.blob_catalog is None:
+        yield None
+        return
+    async with open_replication(
+        settings, journal, blobs, cluster, wiring.blob_catalog
+    ) as replication:
+        yield replication
 
 
 @asynccontextmanager

@@ -33,6 +33,10 @@ peatable)          (``,``-separated)                          seeds)
 ``--cluster-``     ``ZERONODE_CLUSTER_``  ``cluster_``        ``1`` second (advanced: SWIM's
 ``protocol-``      ``PROTOCOL_PERIOD``    ``protocol_``       protocol period; tests use
 ``period``                                ``period``          shorter ones)
+``--ack``          ``ZERONODE_ACK``       ``ack``             ``majority`` (or ``local``:
+                                                              writes never wait for peers)
+``--replicas``     ``ZERONODE_REPLICAS``  ``replicas``        ``2`` copies of object bytes
+                                                              (capped by the cluster's size)
 ``--config``       ``ZERONODE_CONFIG``    (the file itself)   none
 =================  =====================  ==================  ============================
 
@@ -89,6 +93,8 @@ class Settings:
     join_token: str | None = None
     mdns: bool | None = None
     cluster_protocol_period: float = 1.0
+    ack: str = "majority"
+    replicas: int = 2
     config_file: Path | None = None
 
     @property
@@ -262,6 +268,28 @@ def _boolean(value: Any) -> bool:
     raise ValueError("expected true or false")
 
 
+ACK_MODES = ("majority", "local")
+
+
+def _ack(value: Any) -> str:
+    mode = _text(value).strip().lower()
+    if mode not in ACK_MODES:
+        raise ValueError(f"expected one of {', '.join(ACK_MODES)}")
+    return mode
+
+
+def _replicas(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected an integer")
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise ValueError("expected an integer from 1 to 16")
+        value = int(value)
+    if not isinstance(value, int) or not 1 <= value <= 16:
+        raise ValueError("expected an integer from 1 to 16")
+    return value
+
+
 def _protocol_period(value: Any) -> float:
     seconds = _seconds(value)
     if not 0.05 <= seconds <= 60:
@@ -310,6 +338,20 @@ OPTIONS: tuple[Option, ...] = (
         _protocol_period,
         "advanced: SWIM protocol period in seconds (default 1)",
         "SECONDS",
+    ),
+    Option(
+        "ack",
+        _ack,
+        "when a write is answered: once a majority of members stored it (majority, the "
+        "default: read-after-write on every node, writes refused in a minority) or at once "
+        "(local: always writable, converges by last-writer-wins)",
+        "MODE",
+    ),
+    Option(
+        "replicas",
+        _replicas,
+        "copies of each object's bytes kept on different nodes (default 2)",
+        "N",
     ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}

@@ -47,6 +47,8 @@ class NodeServices:
     credentials: Credentials
     blobs: Any = None  # the node's zeronode.storage.BlobStore (object bytes)
     cluster: Any = None  # the node's cluster.node.ClusterNode; None when it runs none
+    replication: Any = None  # the agent's Replication parts; None without a cluster
+    replicas: Any = None  # zeronode.storage.replicas.BlobReplicas; None without a cluster
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
 
@@ -56,3 +58,9 @@ class NodeServices:
 
     def uptime_seconds(self) -> float:
         return time.monotonic() - self.started_monotonic
+
+    async def barrier(self) -> None:
+        """Wait until this node holds every write a majority had acknowledged (a no-op
+        without replication); a request runs it once, before its handler."""
+        if self.replication is not None:
+            await self.replication.barrier()

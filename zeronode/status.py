@@ -105,7 +105,28 @@ def status_document(node: Any) -> dict[str, Any]:
         "generated_at": time.time(),
         "members": members,
         "verdict": verdict(members),
+        "replication": replication_section(node),
+        "loop_lag_max": round(cluster.loop_lag_max, 4),
     }
+
+
+def replication_section(node: Any) -> dict[str, Any] | None:
+    """How this node replicates: the acknowledgement mode, what it knows of its peers'
+    version vectors, and the state of its object-byte copies (None when it runs none)."""
+    return None if node.replication is None else node.replication.status()
+
+
+def replication_line(section: Mapping[str, Any]) -> str:
+    """One line for the table: the write mode, object copies, and any alarm raised."""
+    writable = "writable" if section.get("writable") else "READ-ONLY: no majority reachable"
+    line = (
+        f"writes: ack {section.get('ack', '-')} ({writable}); object copies: "
+        f"{section.get('replicas', '-')} (under-replicated {section.get('under_replicated', '-')}"
+        f", pending {section.get('pending', '-')})"
+    )
+    alarms = [f"{name} {section[name]}" for name in ("conflicts", "divergences", "quarantined")
+              if section.get(name)]
+    return line + (f"; ALARMS: {', '.join(alarms)}" if alarms else "")
 
 
 def verdict(members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -165,5 +186,8 @@ def render_table(document: Mapping[str, Any]) -> str:
     cluster = document.get("cluster_id") or "-"
     lines.append("")
     lines.append(f"cluster {cluster}  (* this node, ~ not a voter)")
+    replication = document.get("replication")
+    if replication:
+        lines.append(replication_line(replication))
     lines.append(document["verdict"]["text"])
     return "\n".join(lines) + "\n"

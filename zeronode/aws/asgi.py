@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.model import ServiceModel
 
+from cluster.replication import QuorumUnavailable
 from zeronode.aws import models, routing, sigv2
 from zeronode.aws.asgi_io import (
     ClientDisconnected,
@@ -182,6 +183,7 @@ class AwsApp:
             canonical_user_id=self.canonical_user_id, access_key_id=auth.access_key_id,
             request_id=request_id, http=req, node=self.node,
         )
+        await self.node.barrier()
         output = await handler(ctx, params)
         return serialize_response(op, output, request_id=request_id)
 
@@ -222,6 +224,11 @@ def _aws_error(exc: Exception, error_form: ServiceModel | str, request_id: str) 
         return exc
     if isinstance(exc, BodyTooLarge):
         return _too_large(error_form, exc.limit)
+    if isinstance(exc, QuorumUnavailable):
+        return AWSError(
+            "ServiceUnavailable", f"Service is unable to handle request: {exc}", 503,
+            sender_fault=False,
+        )
     if isinstance(exc, ClientDisconnected):
         return AWSError("IncompleteBody", "The request body terminated unexpectedly", 400)
     log.exception("event=aws.request_failed request_id=%s", request_id)

@@ -286,9 +286,13 @@ async def open_journal(
             finally:
                 writer.close()
     finally:
-        if journal is not None:  # a snapshot install may have replaced the readers
-            reader_dbs = journal._readers
         with trio.CancelScope(shield=True):
+            if journal is not None:
+                # A read still running in a thread (its caller outside this block) must end
+                # before its connection closes; a snapshot install may have replaced them.
+                for _ in range(journal._reader_count):
+                    await journal._reader_slots.acquire()
+                reader_dbs = journal._readers
             await trio.to_thread.run_sync(_close, store, reader_dbs)
 
 

@@ -20,7 +20,12 @@ MODEL_NAMES = ("s3", "dynamodb", "sqs", "lambda", "elbv2", "ec2")
 
 
 def all_projections() -> list[Any]:
-    return [p for service in SERVICES.values() for p in service.projections]
+    from zeronode.storage.replicas import ReplicaProjection
+
+    return [
+        *(p for service in SERVICES.values() for p in service.projections),
+        ReplicaProjection(),
+    ]
 
 
 async def referenced_blobs(journal: Any) -> set[str]:

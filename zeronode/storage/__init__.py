@@ -4,7 +4,14 @@ The S3 service keeps object metadata in the journal and the bytes here, linked b
 :class:`BlobRef`. See ``blobs.py`` for the write/crash/sweep rules.
 """
 
-from zeronode.storage.blobs import BlobRef, BlobStore, WrittenBlob, open_blob_store
+from zeronode.storage.blobs import (
+    BlobRef,
+    BlobStore,
+    StoredBlob,
+    WrittenBlob,
+    is_blob_id,
+    open_blob_store,
+)
 from zeronode.storage.disks import DiskInfo, SpaceFunction, StorageError, statvfs_space
 from zeronode.storage.reader import BLOCK_SIZE, BlobReader
 
@@ -16,7 +23,9 @@ __all__ = [
     "DiskInfo",
     "SpaceFunction",
     "StorageError",
+    "StoredBlob",
     "WrittenBlob",
+    "is_blob_id",
     "open_blob_store",
     "statvfs_space",
 ]

@@ -14,6 +14,12 @@ A crash during 1 leaves a temp file, removed when the store next opens. A crash 
 leaves a blob nobody references, removed by :meth:`BlobStore.sweep`. Nothing partial is ever in
 ``blobs/``, and no acknowledged object loses its bytes.
 
+A copy of another node's blob (``replicas.py``) keeps the blob's id: :meth:`BlobStore.write`
+with ``blob_id`` stores it under that id (on the disk that already holds a file of that name,
+if any, so a repeated copy replaces an identical file instead of adding a second one), and
+:meth:`BlobStore.locate` finds which local disk holds an id whatever disk the journal's ref
+names. :meth:`BlobStore.list_blobs` is what garbage collection of unreferenced copies walks.
+
 The event loop never touches a file: every file system call runs in a worker thread under one
 ``CapacityLimiter``, moving about 1 MiB per hop (see ``sink.py`` for the write pipeline and the
 measurements behind it). A write holds at most a few MiB of the upload in memory whatever its
@@ -40,7 +46,8 @@ import errno
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +84,18 @@ _SWEEP_MARGIN = 2.0
 
 _BLOB_ID_LENGTH = 32
 _HEX = frozenset("0123456789abcdef")
+#: Bytes hashed per worker-thread hop by :meth:`BlobStore.sha256`.
+_HASH_BLOCK = 8 << 20
+
+
+def is_blob_id(value: object) -> bool:
+    """Whether ``value`` is a well-formed blob id (32 lowercase hex digits).
+
+    Ids arriving from other nodes are checked with this before they name any path.
+    """
+    return (
+        isinstance(value, str) and len(value) == _BLOB_ID_LENGTH and _HEX.issuperset(value)
+    )
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,14 @@ class BlobRef:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BlobRef:
         return cls(disk=str(d["disk"]), blob=str(d["blob"]), size=int(d["size"]))
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A finished blob found on a local disk (:meth:`BlobStore.list_blobs`)."""
+
+    ref: BlobRef
+    mtime: float  # Unix seconds: when its bytes were last written
 
 
 @dataclass(frozen=True)
@@ -168,10 +195,14 @@ class BlobStore:
         expected_size: int | None = None,
         max_size: int | None = None,
         expected_sha256: str | None = None,
+        blob_id: str | None = None,
     ) -> WrittenBlob:
         """Store everything ``stream`` yields as a new blob; return once it is durable.
 
-        The blob goes to the disk with the most free space. ``checksums`` names flexible
+        The blob goes to the disk with the most free space. ``blob_id`` stores it under that
+        id instead of a new random one (a copy of another node's blob; ValueError if the id is
+        malformed): if a disk already holds a blob of that id, the new file replaces it there
+        once complete, so copying an identical blob again is harmless. ``checksums`` names flexible
         algorithms to compute besides MD5 (ValueError for others). Chunks may be any
         bytes-like object; non-``bytes`` ones are copied, since the caller may reuse them.
 
@@ -191,19 +222,23 @@ class BlobStore:
             and expected_size > max_size
         ):
             raise entity_too_large()
-        blob = secrets.token_hex(16)
+        if blob_id is not None and not is_blob_id(blob_id):
+            raise ValueError(f"{blob_id!r} is not a blob id")
+        blob = secrets.token_hex(16) if blob_id is None else blob_id
+        # A named blob may be written twice at once (two copies racing): unique temp names.
+        tmp_name = blob if blob_id is None else f"{blob}.{secrets.token_hex(4)}"
         if expected_size is not None and expected_size <= BLOCK_SIZE:
             # statvfs on the loop, as ``disks`` does: a full disk refuses before the body is read.
-            disk = self._roomiest_disk(expected_size)
+            disk = self._disk_for(blob_id, expected_size)
             data = await _read_exactly(stream, expected_size, max_size)
             md5, digests = await trio.to_thread.run_sync(
-                self._write_whole, disk, blob, algorithms, expected_sha256, data,
+                self._write_whole, disk, blob, tmp_name, algorithms, expected_sha256, data,
                 limiter=self._limiter,
             )
             return WrittenBlob(BlobRef(disk.id, blob, len(data)), md5, digests)
         disk, sink = await trio.to_thread.run_sync(
-            self._open_sink, blob, algorithms, expected_size, expected_sha256,
-            limiter=self._limiter,
+            self._open_sink, blob, blob_id, tmp_name, algorithms, expected_size,
+            expected_sha256, limiter=self._limiter,
         )
         try:
             size = await self._fill(disk, sink, stream, expected_size, max_size)
@@ -221,13 +256,23 @@ class BlobStore:
     def _open_sink(
         self,
         blob: str,
+        blob_id: str | None,
+        tmp_name: str,
         algorithms: Sequence[str],
         expected_size: int | None,
         expected_sha256: str | None,
     ) -> tuple[Disk, BlobSink]:
-        """Worker thread: pick the roomiest disk and create the temp file there."""
-        disk = self._roomiest_disk(expected_size)
-        return disk, self._create_sink(disk, blob, algorithms, expected_sha256)
+        """Worker thread: pick the disk and create the temp file there."""
+        disk = self._disk_for(blob_id, expected_size)
+        return disk, self._create_sink(disk, blob, tmp_name, algorithms, expected_sha256)
+
+    def _disk_for(self, blob_id: str | None, expected_size: int | None) -> Disk:
+        """The disk already holding a blob named ``blob_id``, else the roomiest one."""
+        if blob_id is not None:
+            for disk in self._order:
+                if os.path.exists(disk.blob_path(blob_id)):
+                    return disk
+        return self._roomiest_disk(expected_size)
 
     def _roomiest_disk(self, expected_size: int | None) -> Disk:
         """The disk with the most free space (``statvfs``), refusing what cannot fit."""
@@ -247,12 +292,13 @@ class BlobStore:
         self,
         disk: Disk,
         blob: str,
+        tmp_name: str,
         algorithms: Sequence[str],
         expected_sha256: str | None,
     ) -> BlobSink:
         try:
             return BlobSink(
-                disk.tmp / blob,
+                disk.tmp / tmp_name,
                 disk.blob_path(blob),
                 algorithms,
                 expected_sha256=expected_sha256,
@@ -265,12 +311,13 @@ class BlobStore:
         self,
         disk: Disk,
         blob: str,
+        tmp_name: str,
         algorithms: Sequence[str],
         expected_sha256: str | None,
         data: bytes,
     ) -> tuple[bytes, dict[str, str]]:
         """Worker thread: a complete small body made a durable blob (see the module doc)."""
-        sink = self._create_sink(disk, blob, algorithms, expected_sha256)
+        sink = self._create_sink(disk, blob, tmp_name, algorithms, expected_sha256)
         try:
             return self._on_disk(disk, "write", _write_and_finish, sink, [data])
         except BaseException:
@@ -409,6 +456,42 @@ class BlobStore:
         except OSError:
             return False
 
+    def locate(self, blob_id: str, size: int | None = None) -> BlobRef | None:
+        """Which local disk holds blob ``blob_id`` (of ``size`` bytes, if given), or None.
+
+        A copy of another node's blob sits on whichever disk had room here, not the disk its
+        segment names, hence a lookup by id. A malformed id is simply not found. One ``stat``
+        per disk on the loop's thread, as :meth:`has` does.
+        """
+        if not is_blob_id(blob_id):
+            return None
+        for disk in self._order:
+            try:
+                found = os.stat(disk.blob_path(blob_id)).st_size
+            except OSError:
+                continue
+            if size is None or found == size:
+                return BlobRef(disk.id, blob_id, found)
+        return None
+
+    async def list_blobs(self) -> list[StoredBlob]:
+        """Every finished blob on this node's disks, with its size and mtime (one walk of
+        ``blobs/`` in a worker thread; blobs in the middle of being written are not there)."""
+        return await trio.to_thread.run_sync(_stored_blobs, self._order, limiter=self._limiter)
+
+    async def sha256(self, ref: BlobRef) -> str:
+        """The hex SHA-256 of a local blob, hashed in worker threads a few MiB per hop."""
+        disk = self._disk_of(ref)
+        path = disk.blob_path(ref.blob)
+        digest = hashlib.sha256()
+        for offset in range(0, ref.size, _HASH_BLOCK):
+            count = min(_HASH_BLOCK, ref.size - offset)
+            await trio.to_thread.run_sync(
+                self._on_disk, disk, "read", _hash_range, path, offset, count, digest,
+                limiter=self._limiter,
+            )
+        return digest.hexdigest()
+
     async def delete(self, ref: BlobRef) -> None:
         """Remove the blob; a blob already gone is fine (the call is idempotent).
 
@@ -526,12 +609,11 @@ def _unlink_all(paths: Sequence[Path]) -> int:
     return deleted
 
 
-def _list_blobs(disks: Sequence[Disk], cutoff: float) -> list[tuple[str, Path]]:
-    """Every finished blob last modified before ``cutoff``, as ``(blob id, path)``.
+def _scan_blobs(disks: Sequence[Disk]) -> Iterator[tuple[Disk, os.DirEntry[str], os.stat_result]]:
+    """Every finished blob on ``disks``, with its directory entry and ``stat``.
 
     Names that are not blob ids are left alone: whatever put them there was not this store.
     """
-    found: list[tuple[str, Path]] = []
     for disk in disks:
         with os.scandir(disk.blobs) as fans:
             for fan in fans:
@@ -539,16 +621,44 @@ def _list_blobs(disks: Sequence[Disk], cutoff: float) -> list[tuple[str, Path]]:
                     continue
                 with os.scandir(fan.path) as entries:
                     for entry in entries:
-                        name = entry.name
-                        if len(name) != _BLOB_ID_LENGTH or not _HEX.issuperset(name):
+                        if not is_blob_id(entry.name):
                             continue
                         try:
-                            mtime = entry.stat(follow_symlinks=False).st_mtime
+                            stat = entry.stat(follow_symlinks=False)
                         except FileNotFoundError:
                             continue
-                        if mtime < cutoff:
-                            found.append((name, Path(entry.path)))
-    return found
+                        yield disk, entry, stat
+
+
+def _list_blobs(disks: Sequence[Disk], cutoff: float) -> list[tuple[str, Path]]:
+    """Every finished blob last modified before ``cutoff``, as ``(blob id, path)``."""
+    return [
+        (entry.name, Path(entry.path))
+        for _, entry, stat in _scan_blobs(disks)
+        if stat.st_mtime < cutoff
+    ]
+
+
+def _stored_blobs(disks: Sequence[Disk]) -> list[StoredBlob]:
+    return [
+        StoredBlob(BlobRef(disk.id, entry.name, stat.st_size), stat.st_mtime)
+        for disk, entry, stat in _scan_blobs(disks)
+    ]
+
+
+def _hash_range(path: Path, offset: int, count: int, digest: Any) -> None:
+    """Worker thread: feed ``count`` bytes of ``path`` from ``offset`` to ``digest``."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while count > 0:
+            data = os.pread(fd, min(count, BLOCK_SIZE), offset)
+            if not data:
+                raise internal_error("The bytes of this object are damaged on its disk.")
+            digest.update(data)
+            offset += len(data)
+            count -= len(data)
+    finally:
+        os.close(fd)
 
 
 def _flexible(checksums: Sequence[str]) -> list[str]:

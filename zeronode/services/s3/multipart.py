@@ -90,6 +90,7 @@ from zeronode.services.s3.segments import (
     Segment,
     free_segments,
     read_segments,
+    schedule_replicas,
     segment_of,
 )
 from zeronode.services.s3.versioning import (
@@ -253,6 +254,7 @@ async def _store_part(
         with trio.CancelScope(shield=True):
             await ctx.node.blobs.delete(written.ref)
         raise
+    schedule_replicas(ctx, [committed[0]["segment"]])
     await _free(ctx, [part["segment"] for part in replaced])
     return committed[0], written.checksums
 
@@ -350,8 +352,9 @@ async def complete_multipart_upload(ctx: RequestContext, params: Params) -> Para
         return changes
 
     await _shielded(ctx, mutation)
-    await _free(ctx, freed)
     state = result[0]
+    schedule_replicas(ctx, state["segments"])  # parts whose copies are not made yet
+    await _free(ctx, freed)
     out: Params = {
         "Location": _location(ctx, bucket, key),
         "Bucket": bucket,

@@ -55,7 +55,13 @@ from zeronode.services.s3.object_fields import (
     user_metadata,
 )
 from zeronode.services.s3.ranges import ByteRange, parse_range
-from zeronode.services.s3.segments import free_segments, read_segments, segment_of
+from zeronode.services.s3.segments import (
+    free_segments,
+    open_segments,
+    read_segments,
+    schedule_replicas,
+    segment_of,
+)
 from zeronode.services.s3.tag_rules import parse_tagging_header
 from zeronode.services.s3.versioning import (
     VersionWrite,
@@ -174,6 +180,7 @@ async def _commit_version(
             await free_segments(ctx, new_segments)
         raise
     write, versioned = outcome[-1]
+    schedule_replicas(ctx, new_segments)
     await free_segments(ctx, segments_of(write.replaced))
     assert write.state is not None
     return write.state, versioned
@@ -313,7 +320,7 @@ async def get_object(ctx: RequestContext, params: Params) -> Params:
                        "The operation is not valid for the object's storage class", 403,
                        extra={"StorageClass": state["storage_class"]})
     start, end = (span.start, span.end) if span is not None else (0, state["size"])
-    out["Body"] = read_segments(ctx, state["segments"], start, end)
+    out["Body"] = await open_segments(ctx, state["segments"], start, end)
     return out
 
 

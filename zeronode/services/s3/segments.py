@@ -4,12 +4,18 @@ A single PUT stores one segment; a completed multipart upload keeps its parts' b
 object's segments, in part order, so completing a 5 GiB upload copies nothing. Each segment
 names the node and disk holding its blob (``zeronode.storage``); the bytes of a version are
 freed only after the journal has durably forgotten the version.
+
+In a cluster (``ctx.node.replicas`` set) other nodes keep copies of each blob under the same
+id (``zeronode.storage.replicas``): a segment whose blob is not on this node is read from a
+holder, and the handlers call :func:`schedule_replicas` once a write that made new blobs is
+committed. Copies are never freed here: a node's copies that nothing references any more are
+its replica scrub's to collect.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 from zeronode.aws.service import RequestContext
@@ -29,15 +35,24 @@ def _ref(segment: Segment) -> storage.BlobRef:
 
 
 async def free_segments(ctx: RequestContext, segments: Iterable[Segment]) -> None:
-    """Delete the local blobs of ``segments`` (call only after the commit that dropped them)."""
+    """Delete the blobs this node wrote for ``segments`` (call only after the commit that
+    dropped them). Copies of other nodes' blobs are left to the replica scrub."""
     for segment in segments:
         if segment["node"] == ctx.node.node_id:
             await ctx.node.blobs.delete(_ref(segment))
 
 
+def schedule_replicas(ctx: RequestContext, segments: Iterable[Segment]) -> None:
+    """Queue background copies of newly committed ``segments`` (a no-op without a cluster);
+    returns at once."""
+    replicas = getattr(ctx.node, "replicas", None)
+    if replicas is not None:
+        replicas.schedule(segments)
+
+
 async def read_segments(
     ctx: RequestContext, segments: Sequence[Segment], start: int = 0, end: int | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Bytes ``[start, end)`` of the concatenation of ``segments``, streamed block by block."""
     offset = 0
     for segment in segments:
@@ -50,7 +65,13 @@ async def read_segments(
             continue
         lo = max(start, seg_start) - seg_start
         hi = (min(end, seg_end) if end is not None else seg_end) - seg_start
-        reader = ctx.node.blobs.read(_ref(segment), lo, hi)
+        ref = _ref(segment)
+        replicas = getattr(ctx.node, "replicas", None)
+        reader: Any
+        if replicas is not None and not ctx.node.blobs.has(ref):
+            reader = replicas.open_read(segment, lo, hi)
+        else:
+            reader = ctx.node.blobs.read(ref, lo, hi)
         try:
             async for block in reader:
                 yield block
@@ -58,12 +79,52 @@ async def read_segments(
             await reader.aclose()
 
 
+async def open_segments(
+    ctx: RequestContext, segments: Sequence[Segment], start: int = 0, end: int | None = None
+) -> AsyncIterator[bytes]:
+    """:func:`read_segments` with its first block already read, for a response body.
+
+    A GET whose bytes no reachable node holds then fails with its error (503) before the
+    response starts, instead of as a 200 whose body breaks off.
+    """
+    stream = read_segments(ctx, segments, start, end)
+    try:
+        first = await anext(stream, None)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return _after(first, stream)
+
+
+async def _after(first: bytes | None, stream: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    try:
+        if first is not None:
+            yield first
+            async for block in stream:
+                yield block
+    finally:
+        await stream.aclose()
+
+
 def referenced_blob_ids(db: sqlite3.Connection) -> set[str]:
     """Blob ids held by any object version or uploaded part (a journal read function)."""
-    ids: set[str] = set()
+    return {segment["blob"] for segment in _referenced_segments(db)}
+
+
+def referenced_segments(db: sqlite3.Connection) -> dict[str, Segment]:
+    """``{blob id: segment}`` for every blob an object version or uploaded part holds (a
+    journal read function)."""
+    return {segment["blob"]: segment for segment in _referenced_segments(db)}
+
+
+async def blob_catalog(journal: Any) -> dict[str, Segment]:
+    """The replica layer's catalog (``zeronode.storage.replicas.Catalog``) for S3's blobs."""
+    return await journal.read(referenced_segments)  # type: ignore[no-any-return]
+
+
+def _referenced_segments(db: sqlite3.Connection) -> Iterator[Segment]:
     for table in ("s3_versions", "s3_parts"):
         for (blob,) in db.execute(f"SELECT state FROM {table}"):  # noqa: S608 - fixed names
             state = unpack(blob)
             segments = state.get("segments") or ([state["segment"]] if "segment" in state else [])
-            ids.update(segment["blob"] for segment in segments)
-    return ids
+            yield from segments
