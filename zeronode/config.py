@@ -217,11 +217,16 @@ def _domain(value: Any) -> str:
     return domain
 
 
-def _log_level(value: Any) -> str:
-    level = _text(value).strip().lower()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
-    return level
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    """A parser of a word from ``choices``, in any case."""
+
+    def parse(value: Any) -> str:
+        word = _text(value).strip().lower()
+        if word not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return word
+
+    return parse
 
 
 def _seconds(value: Any) -> float:
@@ -271,13 +276,6 @@ def _boolean(value: Any) -> bool:
 ACK_MODES = ("majority", "local")
 
 
-def _ack(value: Any) -> str:
-    mode = _text(value).strip().lower()
-    if mode not in ACK_MODES:
-        raise ValueError(f"expected one of {', '.join(ACK_MODES)}")
-    return mode
-
-
 def _replicas(value: Any) -> int:
     if isinstance(value, bool):
         raise TypeError("expected an integer")
@@ -303,7 +301,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", _port, f"port serving every AWS API (default {DEFAULT_PORT})", "PORT"),
     Option("region", _region, "the region name clients sign with (default us-east-1)", "REGION"),
     Option("domain", _domain, "DNS name for S3 virtual-host addressing (BUCKET.DOMAIN)", "DOMAIN"),
-    Option("log_level", _log_level, f"one of {', '.join(LOG_LEVELS)} (default info)", "LEVEL"),
+    Option("log_level", _one_of(LOG_LEVELS), f"one of {', '.join(LOG_LEVELS)} (default info)", "LEVEL"),
     Option(
         "shutdown_grace",
         _seconds,
@@ -341,7 +339,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "ack",
-        _ack,
+        _one_of(ACK_MODES),
         "when a write is answered: once a majority of members stored it (majority, the "
         "default: read-after-write on every node, writes refused in a minority) or at once "
         "(local: always writable, converges by last-writer-wins)",
