@@ -48,6 +48,7 @@ import contextvars
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ PULL_METHOD = "repl.pull"
 VV_METHOD = "repl.vv"
 ACK_MODES = ("majority", "local")
 MAX_WIRE_EVENTS = 10_000  # a push or pull page longer than this is refused as malformed
+OWN_TAIL_EVENTS = 512  # own events kept in memory for the pushers (see ``_OwnTail``)
 
 
 # The replicator whose barrier the current task (one AWS request) last passed: its next commit
@@ -179,6 +181,7 @@ class Replicator:
         self._known_changed = trio.Event()
         self._committed = trio.Event()
         self._pushers: set[str] = set()
+        self._tail = _OwnTail(OWN_TAIL_EVENTS)
         self._nursery: trio.Nursery | None = None
         # barrier rounds: callers take the next round's ticket and wait for its event
         self._next_round = 0
@@ -282,9 +285,10 @@ class Replicator:
         after that barrier uses it; any other commit runs a barrier of its own.
         """
         if self.config.ack == "local":
-            events = await self._journal.submit(mutation)
+            events = list(await self._journal.submit(mutation))
+            self._tail.add(events)
             self._wake_pushers()
-            return list(events)
+            return events
         passed = _passed_barrier.get() is self  # this request's own barrier, if it synced
         _passed_barrier.set(None)
         if not self._majority_reachable() or not (passed or await self._sync()):
@@ -293,6 +297,7 @@ class Replicator:
         events = list(await self._journal.submit(mutation))
         if not events:
             return events
+        self._tail.add(events)
         self._wake_pushers()
         own = self._peers.node_id
         seq = events[-1].seq
@@ -533,14 +538,18 @@ class Replicator:
         position = self._journal.position()
         if known.get(own, 0) >= position.get(own, 0):
             return False
-        after = dict(position)
-        after[own] = known.get(own, 0)
-        try:
-            events = await self._journal.events(
-                after, limit=MAX_WIRE_EVENTS, max_bytes=self.config.batch_bytes
-            )
-        except BehindFloor:
-            return False  # it needs a snapshot: its own anti-entropy pull will fetch one
+        events = None
+        if known.get(own, 0) >= self._journal.floor().get(own, 0):  # else: BehindFloor below
+            events = self._tail.after(known.get(own, 0), position[own], self.config.batch_bytes)
+        if events is None:
+            after = dict(position)
+            after[own] = known.get(own, 0)
+            try:
+                events = await self._journal.events(
+                    after, limit=MAX_WIRE_EVENTS, max_bytes=self.config.batch_bytes
+                )
+            except BehindFloor:
+                return False  # it needs a snapshot: its own anti-entropy pull will fetch one
         if not events:
             return False
         reply = await self._peers.request(
@@ -576,6 +585,39 @@ class Replicator:
                 for pending in self._rounds_pending.values():  # nobody will run them now
                     pending.done.set()
                 self._rounds_pending.clear()
+
+
+class _OwnTail:
+    """This node's latest own events, as ``commit`` got them from the journal.
+
+    A pusher sends a fresh write from here instead of reading it back from SQLite (a trip
+    through a worker thread per peer per write). Only an unbroken run ending at the journal's
+    own position is used: events written straight to the local journal leave a gap, and the
+    pusher then reads the journal as before.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._events: deque[Event] = deque(maxlen=limit)
+
+    def add(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if self._events and event.seq != self._events[-1].seq + 1:
+                self._events.clear()
+            self._events.append(event)
+
+    def after(self, seq: int, top: int, max_bytes: int) -> list[Event] | None:
+        """Own events ``seq+1 .. top`` (a page of about ``max_bytes``, one at least), or
+        ``None`` when this tail does not hold all of them."""
+        if not self._events or self._events[0].seq > seq + 1 or self._events[-1].seq != top:
+            return None
+        page: list[Event] = []
+        size = 0
+        for event in list(self._events)[seq + 1 - self._events[0].seq:]:
+            if page and size + len(event.payload) > max_bytes:
+                break
+            page.append(event)
+            size += len(event.payload)
+        return page
 
 
 @dataclass

@@ -10,6 +10,7 @@ import trio
 
 from cluster.replication import (
     QuorumUnavailable,
+    _OwnTail,
     ReplicatedJournal,
     decode_events,
     encode_events,
@@ -31,6 +32,25 @@ def test_events_survive_their_wire_form_and_bad_shapes_are_refused() -> None:
     for bad in ({"x": 1}, [[1, 2, 3]], ["nope"]):
         with pytest.raises(ValueError):
             decode_events(bad)
+
+
+def test_the_own_tail_serves_only_an_unbroken_run_up_to_the_journals_position() -> None:
+    def ev(seq: int, size: int = 1) -> Event:
+        return Event("a" * 32, seq, seq, "e", "k", b"x" * size)
+
+    tail = _OwnTail(4)
+    assert tail.after(0, 1, 100) is None
+    tail.add([ev(1), ev(2), ev(3)])
+    assert [e.seq for e in tail.after(1, 3, 100)] == [2, 3]
+    assert tail.after(1, 4, 100) is None  # seq 4 went straight to the journal: not held
+    assert [e.seq for e in tail.after(0, 3, 2)] == [1, 2]  # a page of about max_bytes
+    assert [e.seq for e in tail.after(0, 3, 0)] == [1]  # one event at least
+    tail.add([ev(4), ev(5)])  # the oldest falls out
+    assert tail.after(0, 5, 100) is None
+    assert [e.seq for e in tail.after(1, 5, 100)] == [2, 3, 4, 5]
+    tail.add([ev(7)])  # a gap: the run restarts
+    assert tail.after(5, 7, 100) is None
+    assert [e.seq for e in tail.after(6, 7, 100)] == [7]
 
 
 async def test_a_single_node_is_its_own_majority(tmp_path: Path) -> None:

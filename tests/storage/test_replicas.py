@@ -381,6 +381,28 @@ async def test_a_lost_copy_has_its_row_forgotten(tmp_path: Path) -> None:
         assert await nodes[1].replicas.holders(segment) == [nodes[0].id]
 
 
+async def test_the_origin_takes_back_a_copy_of_its_own_lost_blob(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 3, replicas=2) as (_, nodes):
+        origin = nodes[0]
+        data = data_of(2 * MiB + 5)
+        segment = await origin.put(data)
+        origin.replicas.schedule([segment])
+        await settle(nodes)
+        await sync(nodes)
+        ref = origin.blobs.locate(segment["blob"])
+        assert ref is not None
+        await origin.blobs.delete(ref)  # the origin's disk lost it; the others cannot tell
+        for node in nodes[1:]:
+            assert (await node.replicas.scrub()).under_replicated == 0
+
+        report = await origin.replicas.scrub()
+        assert (report.under_replicated, report.queued) == (1, 1)
+        await settle(nodes)
+        assert origin.holds(segment["blob"])
+        assert await origin.read(segment) == data
+        assert (await origin.replicas.scrub()).under_replicated == 0
+
+
 # -- status ---------------------------------------------------------------------------------
 
 
@@ -448,3 +470,29 @@ async def test_s3_reads_a_segment_held_elsewhere_and_schedules_copies(tmp_path: 
         schedule_replicas(ctx(origin), segments)
         await settle(nodes)
         assert all(other.holds(segment["blob"]) for segment in segments)
+
+
+async def test_a_get_answers_503_before_its_body_when_a_later_segment_has_no_live_holder(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    from zeronode.aws.errors import AWSError
+    from zeronode.services.s3.segments import open_segments
+
+    async with cluster(tmp_path, 2, replicas=1) as (network, nodes):
+        origin, other = nodes
+        first, second = data_of(1000, 1), data_of(2000, 2)
+        segments = [await origin.put(first), await origin.put(second)]
+        await other.blobs.write(chunks_of(first), expected_size=1000, blob_id=segments[0]["blob"])
+        await sync(nodes)
+        ctx = SimpleNamespace(node=SimpleNamespace(
+            node_id=other.id, blobs=other.blobs, replicas=other.replicas
+        ))
+        network.take_down(origin.id)
+
+        with pytest.raises(AWSError) as caught:
+            await open_segments(ctx, segments)  # the first segment is here, the second is not
+        assert (caught.value.code, caught.value.status) == ("ServiceUnavailable", 503)
+        body = await open_segments(ctx, segments, 10, 1000)  # a range inside the first one
+        assert b"".join([block async for block in body]) == first[10:]

@@ -22,7 +22,9 @@ segment the journal records). With ``--replicas N`` the cluster keeps ``min(N, v
   the *scrub*.
 - **The scrub** (every ~30 s, jittered) walks every referenced blob. One that has fewer
   holders among the voters than wanted is re-copied by exactly one node: the lowest node id
-  among the holders this node can reach, itself included. Two nodes that disagree on
+  among the holders this node can reach, itself included. The origin counts as a holder
+  without a row, so when it loses its own copy (a disk died) only it can tell: its scrub
+  fetches the blob back from another holder. Two nodes that disagree on
   reachability may both push; the receiver keeps one copy, so that costs bandwidth only.
 - **Garbage collection** happens in the same walk: a local blob no projection references,
   written longer than ``gc_margin`` ago (10 min) and not being received, is deleted and its
@@ -63,6 +65,7 @@ __all__ = [
     "Catalog",
     "ReplicaProjection",
     "ScrubReport",
+    "no_holder_error",
     "replica_entity",
 ]
 
@@ -204,6 +207,20 @@ class BlobReplicas:
         copies = await self._journal.read(partial(_copy_holders, blob=segment["blob"]))
         return list(dict.fromkeys([segment["node"], *copies]))
 
+    async def unreachable(self, segments: Iterable[Segment]) -> list[Segment]:
+        """Those of ``segments`` whose blob is neither here nor on a reachable holder (one
+        journal read for them all): a GET checks before it answers 200."""
+        absent = [s for s in segments if self._blobs.locate(s["blob"], s["size"]) is None]
+        if not absent:
+            return []
+        blobs = sorted({s["blob"] for s in absent})
+        copies = await self._journal.read(partial(_copy_holders_of, blobs=blobs))
+        reachable = self._peers.reachable() - {self.node_id}
+        return [
+            s for s in absent
+            if not ({s["node"], *copies.get(s["blob"], ())} & reachable)
+        ]
+
     def status(self) -> dict[str, int]:
         """For ``zeronode status``; ``under_replicated`` is as of the last scrub."""
         return {
@@ -254,7 +271,9 @@ class BlobReplicas:
         blob = segment["blob"]
         local = self._blobs.locate(blob, segment["size"])
         if local is None:
-            return  # another holder will do it
+            if segment["node"] == self.node_id:
+                await self._fetch(segment)
+            return  # another holder makes any further copies
         voters = self._peers.voters()
         holders = {*await self.holders(segment), *self._recently_pushed(blob), self.node_id}
         missing = self.wanted() - len(holders & voters)
@@ -267,6 +286,24 @@ class BlobReplicas:
                 break
             if await self._push(local, sha256, target):
                 missing -= 1
+
+    async def _fetch(self, segment: Segment) -> None:
+        """Take back a copy of a blob this node is the origin of and lost (a disk died).
+
+        The origin counts as a holder without a row, so no other node can tell the copy is
+        gone: only the origin can re-make it, from any other holder."""
+        blob, size = segment["blob"], segment["size"]
+        if blob in self._incoming:
+            return
+        self._incoming.add(blob)
+        try:
+            written = await self._blobs.write(
+                self.open_read(segment), expected_size=size, blob_id=blob
+            )
+        finally:
+            self._incoming.discard(blob)
+        self._copies_made += 1
+        _log.info("replicas.refetched", blob=blob, size=size, disk=written.ref.disk)
 
     async def _push(self, ref: BlobRef, sha256: str, target: str) -> bool:
         header = {"blob": ref.blob, "size": ref.size, "sha256": sha256}
@@ -393,12 +430,7 @@ class BlobReplicas:
         _log.warning(
             "replicas.unavailable", blob=blob, at=position, end=end, tried="; ".join(failures)
         )
-        raise AWSError(
-            "ServiceUnavailable",
-            "No node holding this object's bytes can be reached now. Please try again.",
-            503,
-            sender_fault=False,
-        )
+        raise no_holder_error()
 
     async def _sources(self, segment: Segment) -> list[str]:
         """Holders to read from other than this node, the reachable ones first."""
@@ -436,6 +468,10 @@ class BlobReplicas:
                     unrecorded.append(item.ref)  # a copy whose row was never written
             else:
                 holders.discard(me)
+                if segment["node"] == me and recorded - {me} and blob not in self._incoming:
+                    under += 1  # the origin lost its own copy: it takes one back
+                    queued += self._enqueue(segment)
+                    continue
             live = holders & voters
             if len(live) >= wanted:
                 continue
@@ -497,6 +533,16 @@ class BlobReplicas:
         return changes
 
 
+def no_holder_error() -> AWSError:
+    """What a read answers when no node holding the bytes can be reached (SDKs retry it)."""
+    return AWSError(
+        "ServiceUnavailable",
+        "No node holding this object's bytes can be reached now. Please try again.",
+        503,
+        sender_fault=False,
+    )
+
+
 def _blob_header(header: Any) -> tuple[str, int]:
     """The blob id and size a ``blob.*`` request names, checked before they touch a path."""
     if not isinstance(header, dict):
@@ -519,6 +565,13 @@ def _ranked(blob: str, nodes: Iterable[str]) -> list[str]:
 def _copy_holders(db: sqlite3.Connection, *, blob: str) -> list[str]:
     rows = db.execute("SELECT node FROM blob_replicas WHERE blob = ? ORDER BY node", (blob,))
     return [node for (node,) in rows]
+
+
+def _copy_holders_of(db: sqlite3.Connection, *, blobs: list[str]) -> dict[str, set[str]]:
+    holders: dict[str, set[str]] = {}
+    for blob in blobs:
+        holders[blob] = set(_copy_holders(db, blob=blob))
+    return holders
 
 
 def _all_copy_holders(db: sqlite3.Connection) -> dict[str, set[str]]:

@@ -21,6 +21,7 @@ from typing import Any
 from zeronode.aws.service import RequestContext
 from zeronode import storage
 from zeronode.services.s3.projections import unpack
+from zeronode.storage.replicas import no_holder_error
 
 Segment = dict[str, Any]
 
@@ -48,6 +49,16 @@ def schedule_replicas(ctx: RequestContext, segments: Iterable[Segment]) -> None:
     replicas = getattr(ctx.node, "replicas", None)
     if replicas is not None:
         replicas.schedule(segments)
+
+
+def _in_range(segments: Sequence[Segment], start: int, end: int | None) -> list[Segment]:
+    """The non-empty ``segments`` holding some of the bytes ``[start, end)``."""
+    chosen, offset = [], 0
+    for segment in segments:
+        seg_start, offset = offset, offset + segment["size"]
+        if (end is None or seg_start < end) and offset > start and segment["size"]:
+            chosen.append(segment)
+    return chosen
 
 
 async def read_segments(
@@ -85,8 +96,13 @@ async def open_segments(
     """:func:`read_segments` with its first block already read, for a response body.
 
     A GET whose bytes no reachable node holds then fails with its error (503) before the
-    response starts, instead of as a 200 whose body breaks off.
+    response starts, instead of as a 200 whose body breaks off: every segment in the range
+    must be here or on a reachable holder, and the first block must arrive. (A holder that
+    dies later still breaks the body off; the next holder carries on where it can.)
     """
+    replicas = getattr(ctx.node, "replicas", None)
+    if replicas is not None and await replicas.unreachable(_in_range(segments, start, end)):
+        raise no_holder_error()
     stream = read_segments(ctx, segments, start, end)
     try:
         first = await anext(stream, None)
