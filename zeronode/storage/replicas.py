@@ -65,7 +65,6 @@ __all__ = [
     "Catalog",
     "ReplicaProjection",
     "ScrubReport",
-    "no_holder_error",
     "replica_entity",
 ]
 
@@ -207,19 +206,23 @@ class BlobReplicas:
         copies = await self._journal.read(partial(_copy_holders, blob=segment["blob"]))
         return list(dict.fromkeys([segment["node"], *copies]))
 
-    async def unreachable(self, segments: Iterable[Segment]) -> list[Segment]:
-        """Those of ``segments`` whose blob is neither here nor on a reachable holder (one
-        journal read for them all): a GET checks before it answers 200."""
+    async def ensure_readable(self, segments: Iterable[Segment]) -> None:
+        """Raise the 503 of :func:`_no_holder_error` unless every one of ``segments`` is here
+        or on a holder that answers; a GET checks before it answers 200.
+
+        Membership's view of reachability is a hint (it lags a healed partition), so a
+        segment whose holders all look unreachable is tried: one byte from any of them.
+        Holders that look reachable are trusted; they cost one journal read for all."""
         absent = [s for s in segments if self._blobs.locate(s["blob"], s["size"]) is None]
         if not absent:
-            return []
+            return
         blobs = sorted({s["blob"] for s in absent})
         copies = await self._journal.read(partial(_copy_holders_of, blobs=blobs))
         reachable = self._peers.reachable() - {self.node_id}
-        return [
-            s for s in absent
-            if not ({s["node"], *copies.get(s["blob"], ())} & reachable)
-        ]
+        for segment in absent:
+            if not {segment["node"], *copies.get(segment["blob"], ())} & reachable:
+                async for _ in self.open_read(segment, 0, 1):  # raises if none answers
+                    pass
 
     def status(self) -> dict[str, int]:
         """For ``zeronode status``; ``under_replicated`` is as of the last scrub."""
@@ -430,7 +433,7 @@ class BlobReplicas:
         _log.warning(
             "replicas.unavailable", blob=blob, at=position, end=end, tried="; ".join(failures)
         )
-        raise no_holder_error()
+        raise _no_holder_error()
 
     async def _sources(self, segment: Segment) -> list[str]:
         """Holders to read from other than this node, the reachable ones first."""
@@ -533,7 +536,7 @@ class BlobReplicas:
         return changes
 
 
-def no_holder_error() -> AWSError:
+def _no_holder_error() -> AWSError:
     """What a read answers when no node holding the bytes can be reached (SDKs retry it)."""
     return AWSError(
         "ServiceUnavailable",

@@ -21,7 +21,6 @@ from typing import Any
 from zeronode.aws.service import RequestContext
 from zeronode import storage
 from zeronode.services.s3.projections import unpack
-from zeronode.storage.replicas import no_holder_error
 
 Segment = dict[str, Any]
 
@@ -101,8 +100,8 @@ async def open_segments(
     dies later still breaks the body off; the next holder carries on where it can.)
     """
     replicas = getattr(ctx.node, "replicas", None)
-    if replicas is not None and await replicas.unreachable(_in_range(segments, start, end)):
-        raise no_holder_error()
+    if replicas is not None:
+        await replicas.ensure_readable(_in_range(segments, start, end))
     stream = read_segments(ctx, segments, start, end)
     try:
         first = await anext(stream, None)
