@@ -501,3 +501,30 @@ async def test_a_get_answers_503_before_its_body_when_no_holder_of_a_later_segme
         assert (caught.value.code, caught.value.status) == ("ServiceUnavailable", 503)
         body = await open_segments(ctx, segments, 10, 1000)  # a range inside the first one
         assert b"".join([block async for block in body]) == first[10:]
+
+
+async def test_a_many_part_get_checks_its_holders_in_a_worker_thread_too(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from zeronode.aws.errors import AWSError
+    from zeronode.services.s3.segments import open_segments
+
+    async with cluster(tmp_path, 2, replicas=1) as (network, nodes):
+        origin, other = nodes
+        parts = [data_of(100, seed) for seed in range(20)]
+        segments = [await origin.put(part) for part in parts]
+        for part, segment in zip(parts[:19], segments):  # all but the last are copied here
+            await other.blobs.write(chunks_of(part), expected_size=100, blob_id=segment["blob"])
+        await sync(nodes)
+        ctx = SimpleNamespace(node=SimpleNamespace(
+            node_id=other.id, blobs=other.blobs, replicas=other.replicas
+        ))
+        body = await open_segments(ctx, segments)
+        assert b"".join([block async for block in body]) == b"".join(parts)
+
+        network.take_down(origin.id)
+        with pytest.raises(AWSError) as caught:
+            await open_segments(ctx, segments)
+        assert caught.value.status == 503
+        body = await open_segments(ctx, segments, 0, 1900)  # the first 19 parts are here
+        assert b"".join([block async for block in body]) == b"".join(parts[:19])

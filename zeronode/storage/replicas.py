@@ -42,7 +42,7 @@ import hashlib
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -87,6 +87,7 @@ _RECENT_PUSH_SECONDS = 300.0
 #: must not hold a copy worker for ever; the scrub tries again).
 _COPY_GRACE_SECONDS = 60.0
 _COPY_MIN_RATE = 1 << 20  # bytes per second
+_STATS_ON_LOOP = 16  # a GET over more segments looks for local copies in a worker thread
 
 
 def replica_entity(blob: str, node: str) -> str:
@@ -206,23 +207,37 @@ class BlobReplicas:
         copies = await self._journal.read(partial(_copy_holders, blob=segment["blob"]))
         return list(dict.fromkeys([segment["node"], *copies]))
 
-    async def ensure_readable(self, segments: Iterable[Segment]) -> None:
+    async def ensure_readable(self, segments: Sequence[Segment]) -> None:
         """Raise the 503 of :func:`_no_holder_error` unless every one of ``segments`` is here
         or on a holder that answers; a GET checks before it answers 200.
 
         Membership's view of reachability is a hint (it lags a healed partition), so a
         segment whose holders all look unreachable is tried: one byte from any of them.
-        Holders that look reachable are trusted; they cost one journal read for all."""
-        absent = [s for s in segments if self._blobs.locate(s["blob"], s["size"]) is None]
-        if not absent:
-            return
-        blobs = sorted({s["blob"] for s in absent})
-        copies = await self._journal.read(partial(_copy_holders_of, blobs=blobs))
+        Holders that look reachable are trusted. The local copies are looked up on the loop
+        for a few segments (a ``stat`` each), with the holder rows in a worker thread for a
+        many-part object."""
+        if len(segments) <= _STATS_ON_LOOP:
+            absent = [s for s in segments if self._blobs.locate(s["blob"], s["size"]) is None]
+            if not absent:
+                return
+        else:
+            absent = list(segments)
+        missing = await self._journal.read(partial(self._absent_with_holders, absent))
         reachable = self._peers.reachable() - {self.node_id}
-        for segment in absent:
-            if not {segment["node"], *copies.get(segment["blob"], ())} & reachable:
+        for segment, holders in missing:
+            if not holders & reachable:
                 async for _ in self.open_read(segment, 0, 1):  # raises if none answers
                     pass
+
+    def _absent_with_holders(
+        self, segments: Sequence[Segment], db: sqlite3.Connection
+    ) -> list[tuple[Segment, set[str]]]:
+        """Worker thread: the segments not here, each with the nodes recorded as holding it."""
+        return [
+            (s, {s["node"], *_copy_holders(db, blob=s["blob"])})
+            for s in segments
+            if self._blobs.locate(s["blob"], s["size"]) is None
+        ]
 
     def status(self) -> dict[str, int]:
         """For ``zeronode status``; ``under_replicated`` is as of the last scrub."""
@@ -568,13 +583,6 @@ def _ranked(blob: str, nodes: Iterable[str]) -> list[str]:
 def _copy_holders(db: sqlite3.Connection, *, blob: str) -> list[str]:
     rows = db.execute("SELECT node FROM blob_replicas WHERE blob = ? ORDER BY node", (blob,))
     return [node for (node,) in rows]
-
-
-def _copy_holders_of(db: sqlite3.Connection, *, blobs: list[str]) -> dict[str, set[str]]:
-    holders: dict[str, set[str]] = {}
-    for blob in blobs:
-        holders[blob] = set(_copy_holders(db, blob=blob))
-    return holders
 
 
 def _all_copy_holders(db: sqlite3.Connection) -> dict[str, set[str]]:
