@@ -13,13 +13,15 @@ from zeronode.storage.blobs import (
     open_blob_store,
 )
 from zeronode.storage.disks import DiskInfo, SpaceFunction, StorageError, statvfs_space
-from zeronode.storage.reader import BLOCK_SIZE, BlobReader
+from zeronode.storage.reader import BLOCK_SIZE, BlobMissing, BlobReader, BytesUnavailable
 
 __all__ = [
     "BLOCK_SIZE",
+    "BlobMissing",
     "BlobReader",
     "BlobRef",
     "BlobStore",
+    "BytesUnavailable",
     "DiskInfo",
     "SpaceFunction",
     "StorageError",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import trio
 
-from zeronode.aws.errors import internal_error
+from zeronode.aws.errors import AWSError, internal_error
 from zeronode.logs import get_logger
 
 if TYPE_CHECKING:
@@ -30,6 +30,22 @@ _T = TypeVar("_T")
 #: 35 MB/s (research A2); 1 MiB keeps the hop overhead small while bounding what one transfer
 #: holds in memory.
 BLOCK_SIZE = 1 << 20
+
+
+class BytesUnavailable(AWSError):
+    """The bytes a lookup named cannot be read (now). The client is told this error unless
+    the caller knows better: a GET that raced an overwrite freeing them looks the key up again.
+    """
+
+
+class BlobMissing(BytesUnavailable):
+    """The blob was not on its disk when the reader opened it (a 500 as such)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "InternalError", "The bytes of this object are missing on its disk.", 500,
+            sender_fault=False,
+        )
 
 
 class BlobReader:
@@ -89,9 +105,9 @@ class BlobReader:
                 fn, disk.blob_path(self.ref.blob), self.ref.size, *args, limiter=store._limiter
             )
         except FileNotFoundError:
-            _log.error("storage.blob_missing", disk=disk.id, blob=self.ref.blob)
+            _log.warning("storage.blob_missing", disk=disk.id, blob=self.ref.blob)
             self._done = True
-            raise internal_error("The bytes of this object are missing on its disk.") from None
+            raise BlobMissing() from None
         except _SizeMismatch as error:
             _log.error(
                 "storage.blob_size_mismatch",

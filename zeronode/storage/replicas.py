@@ -56,6 +56,7 @@ from zeronode.aws.errors import AWSError
 from zeronode.journal import Change
 from zeronode.logs import get_logger
 from zeronode.storage.blobs import BlobRef, BlobStore, is_blob_id
+from zeronode.storage.reader import BytesUnavailable
 
 __all__ = [
     "PUT_METHOD",
@@ -551,9 +552,9 @@ class BlobReplicas:
         return changes
 
 
-def _no_holder_error() -> AWSError:
+def _no_holder_error() -> BytesUnavailable:
     """What a read answers when no node holding the bytes can be reached (SDKs retry it)."""
-    return AWSError(
+    return BytesUnavailable(
         "ServiceUnavailable",
         "No node holding this object's bytes can be reached now. Please try again.",
         503,

@@ -74,11 +74,12 @@ from zeronode.services.s3.versioning import (
     version_state,
     versioning_status,
 )
-from zeronode.storage import BlobRef, WrittenBlob
+from zeronode.storage import BlobRef, BytesUnavailable, WrittenBlob
 
 MAX_KEY_BYTES = 1024
 #: S3's limit for one PutObject, and for the source of one CopyObject.
 MAX_SINGLE_OBJECT = 5 * 1024**3
+_GET_LOOKUPS = 3  # a GET racing overwrites looks up the object again at most this often
 MAX_DELETE_KEYS = 1000
 _DIRECTIVES = ("COPY", "REPLACE")
 
@@ -314,14 +315,25 @@ async def _read(
 
 
 async def get_object(ctx: RequestContext, params: Params) -> Params:
-    state, out, span = await _read(ctx, params, "GET")
-    if state.get("storage_class") in ARCHIVED_CLASSES:
-        raise AWSError("InvalidObjectState",
-                       "The operation is not valid for the object's storage class", 403,
-                       extra={"StorageClass": state["storage_class"]})
-    start, end = (span.start, span.end) if span is not None else (0, state["size"])
-    out["Body"] = await open_segments(ctx, state["segments"], start, end)
-    return out
+    """The object's first block is read before the answer starts; if its bytes cannot be read
+    then, an overwrite or delete may have freed them after the lookup, so the lookup is made
+    again (answering the new version, or NoSuchKey) rather than a 500 or 503. The bytes of later segments
+    of a multipart object are opened as the body goes: an overwrite then breaks the body off."""
+    lookups = _GET_LOOKUPS
+    while True:
+        state, out, span = await _read(ctx, params, "GET")
+        if state.get("storage_class") in ARCHIVED_CLASSES:
+            raise AWSError("InvalidObjectState",
+                           "The operation is not valid for the object's storage class", 403,
+                           extra={"StorageClass": state["storage_class"]})
+        start, end = (span.start, span.end) if span is not None else (0, state["size"])
+        try:
+            out["Body"] = await open_segments(ctx, state["segments"], start, end)
+            return out
+        except BytesUnavailable:
+            lookups -= 1
+            if not lookups:
+                raise
 
 
 async def head_object(ctx: RequestContext, params: Params) -> Params:
