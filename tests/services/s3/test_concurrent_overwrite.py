@@ -1,5 +1,5 @@
-"""GETs racing overwrites and deletes of the same key: each answers a whole version or
-NoSuchKey, never a 500 or 503.
+"""GETs and CopyObjects racing overwrites and deletes of the same key: each answers a whole
+version or NoSuchKey, never a 500 or 503.
 
 An overwrite frees the replaced version's bytes right after its commit; a GET that looked the
 key up just before could find them gone when it opens them (a 500 from the disk, or a 503 "no
@@ -55,11 +55,24 @@ def test_gets_racing_overwrites_and_deletes_see_whole_versions(agent: Any) -> No
             if len(body) != SIZE or len(set(body)) != 1:
                 unexpected.append(f"a mixed body of {len(body)} bytes")
 
+    def copier() -> None:
+        client = s3_client(agent)
+        while time.monotonic() < deadline:
+            try:
+                client.copy_object(Bucket="race", Key="copy", CopySource={"Bucket": "race", "Key": "k"})
+            except ClientError as error:
+                code = error.response["Error"]["Code"]
+                if code != "NoSuchKey":
+                    unexpected.append(f"copy: {code}")
+
     threads = [threading.Thread(target=writer) for _ in range(WRITERS)]
     threads += [threading.Thread(target=reader) for _ in range(READERS)]
+    threads.append(threading.Thread(target=copier))
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert answered[0] > 100
     assert unexpected == []
+    copied = s3_client(agent).get_object(Bucket="race", Key="copy")["Body"].read()
+    assert len(copied) == SIZE and len(set(copied)) == 1

@@ -92,6 +92,7 @@ from zeronode.services.s3.segments import (
     read_segments,
     schedule_replicas,
     segment_of,
+    with_fresh_lookup,
 )
 from zeronode.services.s3.versioning import (
     current_state,
@@ -284,18 +285,27 @@ async def upload_part_copy(ctx: RequestContext, params: Params) -> Params:
     check_part_number(params["PartNumber"])
     source = parse_copy_source(params["CopySource"])
     mode = await _upload_mode(ctx, params)
-    state, versioned = await ctx.node.journal.read(lambda db: find_copy_source(db, *source))
-    check_copy_source(Conditions.of_copy_source(params), state["etag"], state["last_modified_ms"])
-    start, end = copy_source_range(params.get("CopySourceRange"), state["size"])
-    if end - start > MAX_PART_SIZE:
-        raise AWSError("InvalidRequest", "The specified copy source is larger than the maximum "
-                       f"allowable size for a copy source: {MAX_PART_SIZE}", 400)
-    # read_segments is an async generator; closing it closes the blob it is reading.
-    source_stream = cast(AsyncGenerator[bytes, None], read_segments(ctx, state["segments"], start, end))
-    async with aclosing(source_stream) as source_bytes:
-        part, _ = await _store_part(
-            ctx, params, source_bytes, end - start, part_algorithms(mode, None), lambda written: None
+
+    async def copy() -> tuple[dict[str, Any], bool, dict[str, Any]]:
+        state, versioned = await ctx.node.journal.read(lambda db: find_copy_source(db, *source))
+        check_copy_source(Conditions.of_copy_source(params), state["etag"],
+                          state["last_modified_ms"])
+        start, end = copy_source_range(params.get("CopySourceRange"), state["size"])
+        if end - start > MAX_PART_SIZE:
+            raise AWSError("InvalidRequest", "The specified copy source is larger than the "
+                           f"maximum allowable size for a copy source: {MAX_PART_SIZE}", 400)
+        # read_segments is an async generator; closing it closes the blob it is reading.
+        source_stream = cast(
+            AsyncGenerator[bytes, None], read_segments(ctx, state["segments"], start, end)
         )
+        async with aclosing(source_stream) as source_bytes:
+            part, _ = await _store_part(
+                ctx, params, source_bytes, end - start, part_algorithms(mode, None),
+                lambda written: None,
+            )
+        return state, versioned, part
+
+    state, versioned, part = await with_fresh_lookup(copy)
     result: Params = {"ETag": quoted_etag(part), "LastModified": _datetime(part["last_modified_ms"])}
     if mode.requested:
         result[MEMBERS[mode.algorithm]] = part["checksum"]["value"]

@@ -61,6 +61,7 @@ from zeronode.services.s3.segments import (
     read_segments,
     schedule_replicas,
     segment_of,
+    with_fresh_lookup,
 )
 from zeronode.services.s3.tag_rules import parse_tagging_header
 from zeronode.services.s3.versioning import (
@@ -74,12 +75,11 @@ from zeronode.services.s3.versioning import (
     version_state,
     versioning_status,
 )
-from zeronode.storage import BlobRef, BytesUnavailable, WrittenBlob
+from zeronode.storage import BlobRef, WrittenBlob
 
 MAX_KEY_BYTES = 1024
 #: S3's limit for one PutObject, and for the source of one CopyObject.
 MAX_SINGLE_OBJECT = 5 * 1024**3
-_GET_LOOKUPS = 3  # a GET racing overwrites looks up the object again at most this often
 MAX_DELETE_KEYS = 1000
 _DIRECTIVES = ("COPY", "REPLACE")
 
@@ -315,25 +315,21 @@ async def _read(
 
 
 async def get_object(ctx: RequestContext, params: Params) -> Params:
-    """The object's first block is read before the answer starts; if its bytes cannot be read
-    then, an overwrite or delete may have freed them after the lookup, so the lookup is made
-    again (answering the new version, or NoSuchKey) rather than a 500 or 503. The bytes of later segments
-    of a multipart object are opened as the body goes: an overwrite then breaks the body off."""
-    lookups = _GET_LOOKUPS
-    while True:
+    """The first block is read before the answer starts, so a lookup whose bytes an overwrite
+    freed is made again (:func:`with_fresh_lookup`). Later segments of a multipart object are
+    opened as the body goes: an overwrite then breaks the body off."""
+
+    async def read() -> Params:
         state, out, span = await _read(ctx, params, "GET")
         if state.get("storage_class") in ARCHIVED_CLASSES:
             raise AWSError("InvalidObjectState",
                            "The operation is not valid for the object's storage class", 403,
                            extra={"StorageClass": state["storage_class"]})
         start, end = (span.start, span.end) if span is not None else (0, state["size"])
-        try:
-            out["Body"] = await open_segments(ctx, state["segments"], start, end)
-            return out
-        except BytesUnavailable:
-            lookups -= 1
-            if not lookups:
-                raise
+        out["Body"] = await open_segments(ctx, state["segments"], start, end)
+        return out
+
+    return await with_fresh_lookup(read)
 
 
 async def head_object(ctx: RequestContext, params: Params) -> Params:
@@ -511,27 +507,31 @@ async def copy_object(ctx: RequestContext, params: Params) -> Params:
     } if metadata_directive == "REPLACE" else None
     new_tags = parse_tagging_header(params.get("Tagging")) if tagging_directive == "REPLACE" else None
 
-    source, src_versioned = await ctx.node.journal.read(
-        lambda db: find_copy_source(db, src_bucket, src_key, src_version))
-    check_copy_source(Conditions.of_copy_source(params), source["etag"], source["last_modified_ms"])
     changes_something = (replace is not None or params.get("StorageClass") is not None
                          or params.get("WebsiteRedirectLocation") is not None
                          or params.get("ServerSideEncryption") is not None or algorithm is not None)
-    same_version = src_version is None or src_version == source["version_id"]
-    if (src_bucket, src_key) == (bucket, key) and same_version and not changes_something:
-        raise AWSError(
-            "InvalidRequest",
-            "This copy request is illegal because it is trying to copy an object to itself "
-            "without changing the object's metadata, storage class, website redirect location "
-            "or encryption attributes.", 400)
-    if source["size"] > MAX_SINGLE_OBJECT:
-        raise AWSError("InvalidRequest", "The specified copy source is larger than the maximum "
-                       f"allowable size for a copy source: {MAX_SINGLE_OBJECT}", 400)
-    await require_bucket(ctx, bucket)
 
-    source_checksum = source.get("checksum") or {}
-    algorithm = algorithm or source_checksum.get("algorithm") or cf.DEFAULT_ALGORITHM
-    written = await _copy_bytes(ctx, source, algorithm)
+    async def copy() -> tuple[dict[str, Any], bool, str, WrittenBlob]:
+        source, src_versioned = await ctx.node.journal.read(
+            lambda db: find_copy_source(db, src_bucket, src_key, src_version))
+        check_copy_source(Conditions.of_copy_source(params), source["etag"],
+                          source["last_modified_ms"])
+        same_version = src_version is None or src_version == source["version_id"]
+        if (src_bucket, src_key) == (bucket, key) and same_version and not changes_something:
+            raise AWSError(
+                "InvalidRequest",
+                "This copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata, storage class, website redirect "
+                "location or encryption attributes.", 400)
+        if source["size"] > MAX_SINGLE_OBJECT:
+            raise AWSError("InvalidRequest", "The specified copy source is larger than the "
+                           f"maximum allowable size for a copy source: {MAX_SINGLE_OBJECT}", 400)
+        await require_bucket(ctx, bucket)
+        source_checksum = source.get("checksum") or {}
+        chosen = algorithm or source_checksum.get("algorithm") or cf.DEFAULT_ALGORITHM
+        return source, src_versioned, chosen, await _copy_bytes(ctx, source, chosen)
+
+    source, src_versioned, algorithm, written = await with_fresh_lookup(copy)
     fields = {
         **(replace or {"content": dict(source.get("content", {})),
                        "metadata": dict(source.get("metadata", {}))}),

@@ -15,14 +15,36 @@ its replica scrub's to collect.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from zeronode.aws.service import RequestContext
 from zeronode import storage
 from zeronode.services.s3.projections import unpack
 
 Segment = dict[str, Any]
+_T = TypeVar("_T")
+
+#: How often a read that raced an overwrite (or delete) freeing its bytes looks up again.
+LOOKUPS = 3
+
+
+async def with_fresh_lookup(read: Callable[[], Awaitable[_T]]) -> _T:
+    """``await read()``, again if the bytes it looked up could not be read.
+
+    An overwrite or delete frees the replaced version's bytes right after its commit, so a
+    read that looked the key up just before can find them gone (``BytesUnavailable``: a 500
+    from the disk, or a 503 when no holder has them). ``read`` must make the lookup itself:
+    the next attempt then sees the new version or NoSuchKey, as if it had come a moment later.
+    """
+    lookups = LOOKUPS
+    while True:
+        try:
+            return await read()
+        except storage.BytesUnavailable:
+            lookups -= 1
+            if not lookups:
+                raise
 
 
 def segment_of(written: storage.WrittenBlob, node_id: str) -> Segment:
