@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -132,6 +133,12 @@ async def settle(nodes: list[Node]) -> None:
     with trio.fail_after(10):
         for node in nodes:
             await node.replicas.wait_idle()
+
+
+def s3_context(node: Node) -> Any:
+    """The part of an S3 request context the segment functions use, for ``node``."""
+    services = SimpleNamespace(node_id=node.id, blobs=node.blobs, replicas=node.replicas)
+    return SimpleNamespace(node=services)
 
 
 def data_of(size: int, seed: int = 0) -> bytes:
@@ -449,8 +456,6 @@ async def test_status_counts_under_replicated_blobs(tmp_path: Path) -> None:
 
 
 async def test_s3_reads_a_segment_held_elsewhere_and_schedules_copies(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
     from zeronode.services.s3.segments import read_segments, schedule_replicas
 
     async with cluster(tmp_path, 2, replicas=2) as (_, nodes):
@@ -459,15 +464,11 @@ async def test_s3_reads_a_segment_held_elsewhere_and_schedules_copies(tmp_path: 
         segments = [await origin.put(first), await origin.put(second)]
         await sync(nodes)
 
-        def ctx(node: Node) -> Any:
-            services = SimpleNamespace(node_id=node.id, blobs=node.blobs, replicas=node.replicas)
-            return SimpleNamespace(node=services)
-
-        body = b"".join([b async for b in read_segments(ctx(other), segments, 7, MiB + 500)])
+        body = b"".join([b async for b in read_segments(s3_context(other), segments, 7, MiB + 500)])
         assert body == (first + second)[7 : MiB + 500]
         assert not other.holds(segments[0]["blob"])
 
-        schedule_replicas(ctx(origin), segments)
+        schedule_replicas(s3_context(origin), segments)
         await settle(nodes)
         assert all(other.holds(segment["blob"]) for segment in segments)
 
@@ -475,8 +476,6 @@ async def test_s3_reads_a_segment_held_elsewhere_and_schedules_copies(tmp_path: 
 async def test_a_get_answers_503_before_its_body_when_no_holder_of_a_later_segment_answers(
     tmp_path: Path,
 ) -> None:
-    from types import SimpleNamespace
-
     from zeronode.aws.errors import AWSError
     from zeronode.services.s3.segments import open_segments
 
@@ -486,9 +485,7 @@ async def test_a_get_answers_503_before_its_body_when_no_holder_of_a_later_segme
         segments = [await origin.put(first), await origin.put(second)]
         await other.blobs.write(chunks_of(first), expected_size=1000, blob_id=segments[0]["blob"])
         await sync(nodes)
-        ctx = SimpleNamespace(node=SimpleNamespace(
-            node_id=other.id, blobs=other.blobs, replicas=other.replicas
-        ))
+        ctx = s3_context(other)
         seen = other.peers.reachable
         other.peers.reachable = lambda: frozenset({other.id})  # membership lags: a hint only
         body = await open_segments(ctx, segments)  # so the holder is tried, and answers
@@ -504,8 +501,6 @@ async def test_a_get_answers_503_before_its_body_when_no_holder_of_a_later_segme
 
 
 async def test_a_many_part_get_checks_its_holders_in_a_worker_thread_too(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
     from zeronode.aws.errors import AWSError
     from zeronode.services.s3.segments import open_segments
 
@@ -516,9 +511,7 @@ async def test_a_many_part_get_checks_its_holders_in_a_worker_thread_too(tmp_pat
         for part, segment in zip(parts[:19], segments):  # all but the last are copied here
             await other.blobs.write(chunks_of(part), expected_size=100, blob_id=segment["blob"])
         await sync(nodes)
-        ctx = SimpleNamespace(node=SimpleNamespace(
-            node_id=other.id, blobs=other.blobs, replicas=other.replicas
-        ))
+        ctx = s3_context(other)
         body = await open_segments(ctx, segments)
         assert b"".join([block async for block in body]) == b"".join(parts)
 
