@@ -90,7 +90,8 @@ def serve_h11_on_trio(port: int) -> None:
                     return
             elif isinstance(event, h11.Request):
                 if any(name == b"expect" for name, _ in event.headers):
-                    await stream.send_all(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+                    proceed = h11.InformationalResponse(status_code=100, headers=[])
+                    await stream.send_all(conn.send(proceed))
             elif isinstance(event, h11.EndOfMessage):
                 headers = [(b"etag", ETAG), (b"content-length", b"0")]
                 await stream.send_all(conn.send(h11.Response(status_code=200, headers=headers)))

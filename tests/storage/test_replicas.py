@@ -141,6 +141,14 @@ def s3_context(node: Node) -> Any:
     return SimpleNamespace(node=services)
 
 
+async def put_copied(origin: Node, nodes: list[Node], data: bytes) -> dict[str, Any]:
+    """A PUT on ``origin`` whose copies are scheduled (as S3 does once it commits) and made."""
+    segment = await origin.put(data)
+    origin.replicas.schedule([segment])
+    await settle(nodes)
+    return segment
+
+
 def data_of(size: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(size)
 
@@ -152,9 +160,7 @@ async def test_a_scheduled_blob_is_copied_once_under_the_same_id(tmp_path: Path)
     async with cluster(tmp_path, 3, replicas=2) as (_, nodes):
         origin = nodes[1]
         data = data_of(3 * MiB + 17)
-        segment = await origin.put(data)
-        origin.replicas.schedule([segment])
-        await settle(nodes)
+        segment = await put_copied(origin, nodes, data)
 
         copies = [node for node in nodes if node is not origin and node.holds(segment["blob"])]
         assert len(copies) == 1  # replicas=2: the origin and one copy
@@ -185,9 +191,7 @@ async def test_small_and_empty_blobs_are_copied_too(tmp_path: Path) -> None:
 
 async def test_replicas_are_capped_by_the_cluster_size(tmp_path: Path) -> None:
     async with cluster(tmp_path, 2, replicas=3) as (_, nodes):
-        segment = await nodes[0].put(data_of(1000))
-        nodes[0].replicas.schedule([segment])
-        await settle(nodes)
+        segment = await put_copied(nodes[0], nodes, data_of(1000))
         assert nodes[1].holds(segment["blob"])
         await sync(nodes)
         report = await nodes[0].replicas.scrub()
@@ -252,9 +256,7 @@ async def test_a_read_succeeds_through_a_copy_when_the_origin_is_dead(tmp_path: 
     async with cluster(tmp_path, 3, replicas=2) as (network, nodes):
         origin = nodes[0]
         data = data_of(MiB + 1)
-        segment = await origin.put(data)
-        origin.replicas.schedule([segment])
-        await settle(nodes)
+        segment = await put_copied(origin, nodes, data)
         await sync(nodes)
         holder = next(n for n in nodes[1:] if n.holds(segment["blob"]))
         reader = next(n for n in nodes[1:] if n is not holder)
@@ -273,9 +275,7 @@ async def test_a_read_continues_from_another_holder_when_one_dies_part_way(
     async with cluster(tmp_path, 3, replicas=2) as (network, nodes):
         origin = nodes[0]
         data = data_of(4 * MiB)
-        segment = await origin.put(data)
-        origin.replicas.schedule([segment])
-        await settle(nodes)
+        segment = await put_copied(origin, nodes, data)
         await sync(nodes)
         reader = next(n for n in nodes[1:] if not n.holds(segment["blob"]))
 
@@ -293,9 +293,7 @@ async def test_a_read_continues_from_another_holder_when_one_dies_part_way(
 async def test_the_scrub_remakes_a_copy_lost_with_a_removed_node(tmp_path: Path) -> None:
     async with cluster(tmp_path, 3, replicas=2) as (network, nodes):
         origin = nodes[0]
-        segment = await origin.put(data_of(MiB))
-        origin.replicas.schedule([segment])
-        await settle(nodes)
+        segment = await put_copied(origin, nodes, data_of(MiB))
         await sync(nodes)
         lost = next(n for n in nodes[1:] if n.holds(segment["blob"]))
         third = next(n for n in nodes[1:] if n is not lost)
@@ -377,9 +375,7 @@ async def test_gc_removes_old_unreferenced_blobs_only(tmp_path: Path) -> None:
 
 async def test_a_lost_copy_has_its_row_forgotten(tmp_path: Path) -> None:
     async with cluster(tmp_path, 2, replicas=2) as (_, nodes):
-        segment = await nodes[0].put(data_of(100))
-        nodes[0].replicas.schedule([segment])
-        await settle(nodes)
+        segment = await put_copied(nodes[0], nodes, data_of(100))
         ref = nodes[1].blobs.locate(segment["blob"])
         assert ref is not None
         await nodes[1].blobs.delete(ref)  # the disk lost it
@@ -392,9 +388,7 @@ async def test_the_origin_takes_back_a_copy_of_its_own_lost_blob(tmp_path: Path)
     async with cluster(tmp_path, 3, replicas=2) as (_, nodes):
         origin = nodes[0]
         data = data_of(2 * MiB + 5)
-        segment = await origin.put(data)
-        origin.replicas.schedule([segment])
-        await settle(nodes)
+        segment = await put_copied(origin, nodes, data)
         await sync(nodes)
         ref = origin.blobs.locate(segment["blob"])
         assert ref is not None

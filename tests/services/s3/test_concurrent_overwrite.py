@@ -59,7 +59,9 @@ def test_gets_racing_overwrites_and_deletes_see_whole_versions(agent: Any) -> No
         client = s3_client(agent)
         while time.monotonic() < deadline:
             try:
-                client.copy_object(Bucket="race", Key="copy", CopySource={"Bucket": "race", "Key": "k"})
+                client.copy_object(
+                    Bucket="race", Key="copy", CopySource={"Bucket": "race", "Key": "k"}
+                )
             except ClientError as error:
                 code = error.response["Error"]["Code"]
                 if code != "NoSuchKey":
