@@ -34,7 +34,11 @@ Segment = dict[str, Any]
 _T = TypeVar("_T")
 
 #: How often a read that raced an overwrite (or delete) freeing its bytes looks up again.
-LOOKUPS = 3
+#: A copy's window (lookup, bucket check, then opening the source) is wide enough that two
+#: writers overwriting its source ~100 times a second beat it three times running now and
+#: then; ten looks keep that out of reach. Freeing replaced blobs a moment later (or a read
+#: lease) would close the window itself.
+LOOKUPS = 10
 
 
 async def with_fresh_lookup(read: Callable[[], Awaitable[_T]]) -> _T:
