@@ -20,6 +20,11 @@ if any, so a repeated copy replaces an identical file instead of adding a second
 :meth:`BlobStore.locate` finds which local disk holds an id whatever disk the journal's ref
 names. :meth:`BlobStore.list_blobs` is what garbage collection of unreferenced copies walks.
 
+Deleting a blob an object version dropped is :meth:`BlobStore.free`, not :meth:`BlobStore.delete`:
+it waits for the reads that may want the bytes (``leases.py``) — a GET that looked the key up
+just before the overwrite, a multipart GET still in its first parts. A free pending at a crash
+or stop leaves an unreferenced blob, which the start-up sweep removes.
+
 The event loop never touches a file: every file system call runs in a worker thread under one
 ``CapacityLimiter``, moving about 1 MiB per hop (see ``sink.py`` for the write pipeline and the
 measurements behind it). A write holds at most a few MiB of the upload in memory whatever its
@@ -47,7 +52,7 @@ import os
 import secrets
 import time
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +63,7 @@ import trio
 from zeronode.aws.checksums import FLEXIBLE_ALGORITHMS
 from zeronode.aws.errors import AWSError, internal_error
 from zeronode.logs import get_logger
+from zeronode.storage.leases import ReadHolds
 from zeronode.storage.disks import (
     Disk,
     DiskInfo,
@@ -175,6 +181,7 @@ class BlobStore:
         self._limiter = trio.CapacityLimiter(threads)
         self._drop_cache = drop_cache
         self._opened_at = time.time()
+        self._holds: ReadHolds[BlobRef] = ReadHolds()
 
     @property
     def disks(self) -> list[DiskInfo]:
@@ -511,6 +518,46 @@ class BlobStore:
             disk.blob_path(ref.blob),
             limiter=self._limiter,
         )
+
+    # -- reads and frees (``leases.py``) --
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """Pin: enter before looking up what to read, leave once the blobs are leased (or
+        read). A :meth:`free` asked meanwhile waits for it."""
+        token = self._holds.pin()
+        try:
+            yield
+        finally:
+            await self._delete_freed(self._holds.unpin(token))
+
+    @asynccontextmanager
+    async def leasing(self, blobs: Iterable[str]) -> AsyncIterator[None]:
+        """Lease ``blobs`` while streaming them (take it inside :meth:`reading`)."""
+        token = self._holds.lease(blobs)
+        try:
+            yield
+        finally:
+            await self._delete_freed(self._holds.unlease(token))
+
+    async def free(self, refs: Iterable[BlobRef]) -> None:
+        """Delete ``refs`` once no reader can want them: now if none can, otherwise when the
+        last one that might is done (call only after the commit that dropped them)."""
+        await self._delete_freed(self._holds.free(refs))
+
+    def is_leased(self, blob: str) -> bool:
+        return self._holds.is_leased(blob)
+
+    @property
+    def frees_waiting(self) -> int:
+        """How many freed blobs still wait for a reader."""
+        return self._holds.waiting
+
+    async def _delete_freed(self, refs: list[BlobRef]) -> None:
+        if refs:
+            with trio.CancelScope(shield=True):  # the free was asked; do not lose it here
+                for ref in refs:
+                    await self.delete(ref)
 
     async def sweep(self, referenced: Callable[[], Awaitable[set[str]]]) -> int:
         """Delete blobs no object references; return how many. Call it at start-up.

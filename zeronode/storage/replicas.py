@@ -511,8 +511,7 @@ class BlobReplicas:
                 and item.ref.blob not in self._incoming
                 and item.ref.blob not in self._queued
             ]
-        for ref in collected:
-            await self._blobs.delete(ref)
+        await self._blobs.free(collected)  # a read on this node may still be streaming one
         gone = {ref.blob for ref in collected}
         lost = [
             blob

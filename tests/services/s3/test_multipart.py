@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import threading
+import time
 import zlib
 from functools import partial
 from pathlib import Path
@@ -244,6 +245,28 @@ def test_overwrite_frees_the_replaced_object(agent, s3, bucket) -> None:
                                      MultipartUpload={"Parts": parts})
     assert len(blob_files(agent)) == 1
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == data(10, 2)
+
+
+def test_a_get_in_progress_keeps_the_replaced_objects_bytes(agent, s3, bucket) -> None:
+    """A long GET of a multipart object opens its later parts as the body goes: an overwrite
+    and a delete meanwhile must not free them under it. Four 5 MiB parts are more than the
+    loopback socket buffers hold, so the agent is still reading them when the object goes."""
+    chunks = [data(PART, seed) for seed in (1, 2, 3, 4)] + [data(1000, 5)]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    parts = upload_parts(s3, bucket, "k", upload_id, chunks)
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                 MultipartUpload={"Parts": parts})
+    body = s3.get_object(Bucket=bucket, Key="k")["Body"]
+    start = body.read(1024)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"new")
+    s3.delete_object(Bucket=bucket, Key="k")
+    assert len(blob_files(agent)) == len(chunks)  # still being read: nothing freed yet
+    assert start + body.read() == b"".join(chunks)
+    body.close()
+    deadline = time.monotonic() + 10
+    while blob_files(agent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert blob_files(agent) == set()  # freed once the GET was done
 
 
 def race(*calls: Any) -> list[str]:

@@ -305,7 +305,7 @@ async def upload_part_copy(ctx: RequestContext, params: Params) -> Params:
             )
         return state, versioned, part
 
-    state, versioned, part = await with_fresh_lookup(copy)
+    state, versioned, part = await with_fresh_lookup(ctx, copy)
     result: Params = {"ETag": quoted_etag(part), "LastModified": _datetime(part["last_modified_ms"])}
     if mode.requested:
         result[MEMBERS[mode.algorithm]] = part["checksum"]["value"]

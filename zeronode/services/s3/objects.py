@@ -315,9 +315,9 @@ async def _read(
 
 
 async def get_object(ctx: RequestContext, params: Params) -> Params:
-    """The first block is read before the answer starts, so a lookup whose bytes an overwrite
-    freed is made again (:func:`with_fresh_lookup`). Later segments of a multipart object are
-    opened as the body goes: an overwrite then breaks the body off."""
+    """The first block is read before the answer starts, so a lookup whose bytes are gone is
+    made again (:func:`with_fresh_lookup`); the body's blobs are leased until it is closed, so
+    an overwrite meanwhile does not break it off (in a multipart object's later parts either)."""
 
     async def read() -> Params:
         state, out, span = await _read(ctx, params, "GET")
@@ -329,7 +329,7 @@ async def get_object(ctx: RequestContext, params: Params) -> Params:
         out["Body"] = await open_segments(ctx, state["segments"], start, end)
         return out
 
-    return await with_fresh_lookup(read)
+    return await with_fresh_lookup(ctx, read)
 
 
 async def head_object(ctx: RequestContext, params: Params) -> Params:
@@ -531,7 +531,7 @@ async def copy_object(ctx: RequestContext, params: Params) -> Params:
         chosen = algorithm or source_checksum.get("algorithm") or cf.DEFAULT_ALGORITHM
         return source, src_versioned, chosen, await _copy_bytes(ctx, source, chosen)
 
-    source, src_versioned, algorithm, written = await with_fresh_lookup(copy)
+    source, src_versioned, algorithm, written = await with_fresh_lookup(ctx, copy)
     fields = {
         **(replace or {"content": dict(source.get("content", {})),
                        "metadata": dict(source.get("metadata", {}))}),

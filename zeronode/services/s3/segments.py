@@ -3,7 +3,8 @@
 A single PUT stores one segment; a completed multipart upload keeps its parts' blobs as the
 object's segments, in part order, so completing a 5 GiB upload copies nothing. Each segment
 names the node and disk holding its blob (``zeronode.storage``); the bytes of a version are
-freed only after the journal has durably forgotten the version.
+freed only after the journal has durably forgotten the version, and once no read on this
+node may still want them (:func:`with_fresh_lookup`, :func:`read_segments`).
 
 In a cluster (``ctx.node.replicas`` set) other nodes keep copies of each blob under the same
 id (``zeronode.storage.replicas``): a segment whose blob is not on this node is read from a
@@ -15,6 +16,7 @@ its replica scrub's to collect.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import aclosing
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -33,26 +35,27 @@ from zeronode.services.s3.projections import unpack
 Segment = dict[str, Any]
 _T = TypeVar("_T")
 
-#: How often a read that raced an overwrite (or delete) freeing its bytes looks up again.
-#: A copy's window (lookup, bucket check, then opening the source) is wide enough that two
-#: writers overwriting its source ~100 times a second beat it three times running now and
-#: then; ten looks keep that out of reach. Freeing replaced blobs a moment later (or a read
-#: lease) would close the window itself.
-LOOKUPS = 10
+#: How often a read whose bytes were gone looks up again. Frees wait for the reads that might
+#: want the bytes (``BlobStore.reading``), so on one node this is for a holder that dropped a
+#: copy between the lookup and the read (its scrub collected a blob another node's overwrite
+#: unreferenced), which the next lookup does not name again.
+LOOKUPS = 3
 
 
-async def with_fresh_lookup(read: Callable[[], Awaitable[_T]]) -> _T:
-    """``await read()``, again if the bytes it looked up could not be read.
+async def with_fresh_lookup(ctx: RequestContext, read: Callable[[], Awaitable[_T]]) -> _T:
+    """``await read()`` pinned (``BlobStore.reading``), again if its bytes could not be read.
 
-    An overwrite or delete frees the replaced version's bytes right after its commit, so a
-    read that looked the key up just before can find them gone (``BytesUnavailable``: a 500
-    from the disk, or a 503 when no holder has them). ``read`` must make the lookup itself:
-    the next attempt then sees the new version or NoSuchKey, as if it had come a moment later.
+    ``read`` makes the lookup itself and opens (or reads) the bytes before it returns: the pin
+    keeps an overwrite's free from deleting the version it looked up meanwhile, and
+    :func:`read_segments` leases the blobs it streams after that. A read that still finds its
+    bytes gone (``BytesUnavailable``: a 500 from the disk, a 503 when no holder has them) looks
+    up again and sees the new version or NoSuchKey, as if it had come a moment later.
     """
     lookups = LOOKUPS
     while True:
         try:
-            return await read()
+            async with ctx.node.blobs.reading():
+                return await read()
         except storage.BytesUnavailable:
             lookups -= 1
             if not lookups:
@@ -69,11 +72,11 @@ def _ref(segment: Segment) -> storage.BlobRef:
 
 
 async def free_segments(ctx: RequestContext, segments: Iterable[Segment]) -> None:
-    """Delete the blobs this node wrote for ``segments`` (call only after the commit that
-    dropped them). Copies of other nodes' blobs are left to the replica scrub."""
-    for segment in segments:
-        if segment["node"] == ctx.node.node_id:
-            await ctx.node.blobs.delete(_ref(segment))
+    """Delete the blobs this node wrote for ``segments`` once no read on this node may want
+    them (call only after the commit that dropped them). Copies of other nodes' blobs are
+    left to the replica scrub."""
+    me = ctx.node.node_id
+    await ctx.node.blobs.free([_ref(s) for s in segments if s["node"] == me])
 
 
 def schedule_replicas(ctx: RequestContext, segments: Iterable[Segment]) -> None:
@@ -97,7 +100,22 @@ def _in_range(segments: Sequence[Segment], start: int, end: int | None) -> list[
 async def read_segments(
     ctx: RequestContext, segments: Sequence[Segment], start: int = 0, end: int | None = None
 ) -> AsyncGenerator[bytes, None]:
-    """Bytes ``[start, end)`` of the concatenation of ``segments``, streamed block by block."""
+    """Bytes ``[start, end)`` of the concatenation of ``segments``, streamed block by block.
+
+    The blobs are leased from the first block on, so a read begun inside
+    :func:`with_fresh_lookup` keeps them from being freed until it is closed."""
+    blobs = [segment["blob"] for segment in _in_range(segments, start, end)]
+    async with (
+        ctx.node.blobs.leasing(blobs),
+        aclosing(_read_leased(ctx, segments, start, end)) as stream,
+    ):
+        async for block in stream:
+            yield block
+
+
+async def _read_leased(
+    ctx: RequestContext, segments: Sequence[Segment], start: int, end: int | None
+) -> AsyncGenerator[bytes, None]:
     offset = 0
     for segment in segments:
         size = segment["size"]
