@@ -77,7 +77,7 @@ log = logging.getLogger("cluster.replication")
 PUSH_METHOD = "repl.push"
 PULL_METHOD = "repl.pull"
 VV_METHOD = "repl.vv"
-ACK_MODES = ("majority", "local")
+ACK_MODES = ("majority", "local")  # also what zeronode.config accepts for `ack`
 MAX_WIRE_EVENTS = 10_000  # a push or pull page longer than this is refused as malformed
 OWN_TAIL_EVENTS = 512  # own events kept in memory for the pushers (see ``_OwnTail``)
 

@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cluster.replication import ACK_MODES
+
 DEFAULT_PORT = 9700
 DEFAULT_CLUSTER_PORT = 9701
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -272,8 +274,6 @@ def _boolean(value: Any) -> bool:
         return False
     raise ValueError("expected true or false")
 
-
-ACK_MODES = ("majority", "local")
 
 
 def _replicas(value: Any) -> int:
