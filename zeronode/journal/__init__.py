@@ -44,7 +44,7 @@ from zeronode.journal.compaction import DEFAULT_TOMBSTONE_GRACE_MS, BehindFloor,
 from zeronode.journal.event import Change, Event
 from zeronode.journal.hlc import DEFAULT_MAX_OFFSET_MS, HybridLogicalClock
 from zeronode.journal.journal import Journal, JournalStats, open_journal, system_wall_clock_ms
-from zeronode.journal.projection import Projection, UnknownKindError
+from zeronode.journal.projection import Projection, UnknownKindError, entity_fields
 from zeronode.journal.snapshot import SnapshotInfo, SnapshotRejected
 from zeronode.journal.store import IngestReport, JournalLockedError
 from zeronode.journal.writer import CommitFailedError, JournalClosedError
@@ -67,6 +67,7 @@ __all__ = [
     "SnapshotInfo",
     "SnapshotRejected",
     "UnknownKindError",
+    "entity_fields",
     "open_journal",
     "system_wall_clock_ms",
 ]

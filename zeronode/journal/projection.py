@@ -24,6 +24,13 @@ class Projection(Protocol):
         ...
 
 
+def entity_fields(entity: str, prefix: str, count: int) -> list[str]:
+    """The ``count`` slash-separated fields of ``entity`` after ``prefix``; the last keeps any
+    slashes (an S3 key, say). A projection's ``apply`` uses it to turn the entity id it built
+    back into the columns of its rows."""
+    return entity.removeprefix(prefix).split("/", count - 1)
+
+
 RESERVED_PREFIX = "journal_"
 
 

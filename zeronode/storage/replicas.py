@@ -53,7 +53,7 @@ from cluster.forwarding import forward, serve_forwarded
 from cluster.peers import Peers
 from cluster.transport import RemoteError, RequestTimeout, TransportError
 from zeronode.aws.errors import AWSError
-from zeronode.journal import Change
+from zeronode.journal import Change, entity_fields
 from zeronode.logs import get_logger
 from zeronode.storage.blobs import BlobRef, BlobStore, is_blob_id
 from zeronode.storage.reader import BytesUnavailable
@@ -106,7 +106,7 @@ class ReplicaProjection:
     )
 
     def apply(self, db: sqlite3.Connection, entity: str, state: dict[str, Any] | None) -> None:
-        blob, node = entity.removeprefix("blob/replica/").split("/", 1)
+        blob, node = entity_fields(entity, "blob/replica/", 2)
         if state is None:
             db.execute("DELETE FROM blob_replicas WHERE blob = ? AND node = ?", (blob, node))
         else:

@@ -53,6 +53,8 @@ from typing import Any
 
 import msgpack
 
+from zeronode.journal import entity_fields
+
 BUCKET_KIND = "s3.bucket"
 BUCKET_CONFIG_KIND = "s3.bucket_config"
 OBJECT_KIND = "s3.object"
@@ -80,11 +82,6 @@ def part_entity(bucket: str, upload_id: str, part_number: int) -> str:
     return f"s3/part/{bucket}/{upload_id}/{part_number}"
 
 
-def _fields(entity: str, prefix: str, count: int) -> list[str]:
-    """The ``count`` slash-separated fields after ``prefix``; the last keeps any slashes."""
-    return entity.removeprefix(prefix).split("/", count - 1)
-
-
 def pack(state: dict[str, Any]) -> bytes:
     return msgpack.packb(state, use_bin_type=True)
 
@@ -104,7 +101,7 @@ class BucketProjection:
     )
 
     def apply(self, db: sqlite3.Connection, entity: str, state: dict[str, Any] | None) -> None:
-        (name,) = _fields(entity, "s3/bucket/", 1)
+        (name,) = entity_fields(entity, "s3/bucket/", 1)
         if state is None:
             db.execute("DELETE FROM s3_buckets WHERE name = ?", (name,))
         else:
@@ -125,7 +122,7 @@ class BucketConfigProjection:
     )
 
     def apply(self, db: sqlite3.Connection, entity: str, state: dict[str, Any] | None) -> None:
-        bucket, name = _fields(entity, "s3/bucket-config/", 2)
+        bucket, name = entity_fields(entity, "s3/bucket-config/", 2)
         if state is None:
             db.execute("DELETE FROM s3_bucket_configs WHERE bucket = ? AND name = ?", (bucket, name))
         else:
@@ -154,7 +151,7 @@ class ObjectProjection:
     )
 
     def apply(self, db: sqlite3.Connection, entity: str, state: dict[str, Any] | None) -> None:
-        bucket, version_id, key = _fields(entity, "s3/object/", 3)
+        bucket, version_id, key = entity_fields(entity, "s3/object/", 3)
         if state is None:
             db.execute(
                 "DELETE FROM s3_versions WHERE bucket = ? AND key = ? AND version_id = ?",
@@ -205,7 +202,7 @@ class UploadProjection:
     )
 
     def apply(self, db: sqlite3.Connection, entity: str, state: dict[str, Any] | None) -> None:
-        bucket, upload_id = _fields(entity, "s3/upload/", 2)
+        bucket, upload_id = entity_fields(entity, "s3/upload/", 2)
         if state is None:
             db.execute("DELETE FROM s3_uploads WHERE bucket = ? AND upload_id = ?", (bucket, upload_id))
         else:
@@ -228,7 +225,7 @@ class PartProjection:
     )
 
     def apply(self, db: sqlite3.Connection, entity: str, state: dict[str, Any] | None) -> None:
-        bucket, upload_id, number = _fields(entity, "s3/part/", 3)
+        bucket, upload_id, number = entity_fields(entity, "s3/part/", 3)
         if state is None:
             db.execute(
                 "DELETE FROM s3_parts WHERE bucket = ? AND upload_id = ? AND part_number = ?",
