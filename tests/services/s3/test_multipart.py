@@ -263,10 +263,29 @@ def test_a_get_in_progress_keeps_the_replaced_objects_bytes(agent, s3, bucket) -
     assert len(blob_files(agent)) == len(chunks)  # still being read: nothing freed yet
     assert start + body.read() == b"".join(chunks)
     body.close()
+    assert_all_freed(agent)
+
+
+def test_a_get_cut_off_midway_frees_its_hold(agent, s3, bucket) -> None:
+    """A client that hangs up mid-body must not keep the bytes from being freed."""
+    chunks = [data(PART, seed) for seed in (1, 2, 3, 4)]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    parts = upload_parts(s3, bucket, "k", upload_id, chunks)
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                 MultipartUpload={"Parts": parts})
+    body = s3.get_object(Bucket=bucket, Key="k")["Body"]
+    assert body.read(1024) == chunks[0][:1024]
+    s3.delete_object(Bucket=bucket, Key="k")
+    assert len(blob_files(agent)) == len(chunks)
+    body.close()  # drops the connection with most of the body unsent
+    assert_all_freed(agent)
+
+
+def assert_all_freed(agent: Any) -> None:
     deadline = time.monotonic() + 10
     while blob_files(agent) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert blob_files(agent) == set()  # freed once the GET was done
+    assert blob_files(agent) == set()
 
 
 def race(*calls: Any) -> list[str]:
