@@ -37,6 +37,7 @@ from bench.servers import (  # noqa: E402
 )
 
 ETAG = b'"5d41402abc4b2a76b9719d911017c592"'
+LEAN_HOST = [sys.executable, str(Path(__file__).with_name("lean_host.py"))]
 
 
 async def do_nothing(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -161,6 +162,9 @@ def main() -> None:
             "trio + h11, no hypercorn": lambda: start_server("h11", workdir),
             "null endpoint (hand-parsed)": lambda: start_null(workdir, free_port()),
             "zeronode (durable PUT)": lambda: start_zeronode(workdir, free_port()),
+            "zeronode on trio + h11 (lean_host.py)": lambda: start_zeronode(
+                workdir, free_port(), launcher=LEAN_HOST
+            ),
             "moto (in memory)": lambda: start_moto(workdir, free_port()),
         }
         print(f"4 KiB PutObject x {args.ops}, one boto3 client")

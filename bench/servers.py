@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,13 +107,14 @@ def _launch(
     return Server(name, process, f"http://127.0.0.1:{port}", *keys, REGION, log_path)
 
 
-def start_zeronode(workdir: Path, port: int) -> Server:
-    data_dir = workdir / "zeronode-data"
+def start_zeronode(workdir: Path, port: int, launcher: Sequence[str] | None = None) -> Server:
+    """The agent on a fresh data dir; ``launcher`` replaces ``python -m zeronode.cli`` (an
+    experiment such as ``lean_host.py`` that runs the CLI with a part swapped)."""
+    data_dir = workdir / f"zeronode-data-{port}"
     flags = ["--data-dir", str(data_dir), "--port", str(port)]
-    keys = zeronode_keys([sys.executable, "-m", "zeronode.cli", "env", *flags])
-    return _launch(
-        "zeronode", [sys.executable, "-m", "zeronode.cli", "up", *flags], workdir, port, keys
-    )
+    cli = list(launcher or [sys.executable, "-m", "zeronode.cli"])
+    keys = zeronode_keys([*cli, "env", *flags])
+    return _launch("zeronode", [*cli, "up", *flags], workdir, port, keys)
 
 
 def zeronode_keys(env_command: list[str]) -> tuple[str, str]:
