@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from zeronode.storage.leases import ReadHolds
@@ -57,3 +58,47 @@ def test_releases_of_unknown_tokens_change_nothing() -> None:
     assert holds.unlease(12345) == []
     assert holds.free([A]) == []
     assert holds.unlease(lease) == [A]
+
+
+def test_random_histories_match_the_plain_rule() -> None:
+    """Against the rule written plainly (a free waits for the pins alive when it was asked
+    and for every lease on its blob), over random interleavings."""
+    rng = random.Random(7)
+    for _ in range(300):
+        holds: ReadHolds[Ref] = ReadHolds()
+        pins: list[int] = []
+        leases: dict[int, list[str]] = {}
+        waiting: list[tuple[Ref, set[int]]] = []  # the plain model: (ref, pins it waits for)
+        deleted: list[Ref] = []
+        expected: list[Ref] = []
+
+        def settle() -> None:
+            leased = {b for bs in leases.values() for b in bs}
+            for item in list(waiting):
+                if not item[1] and item[0].blob not in leased:
+                    waiting.remove(item)
+                    expected.append(item[0])
+
+        for step in range(40):
+            action = rng.choice(("pin", "unpin", "lease", "unlease", "free"))
+            if action == "pin":
+                pins.append(holds.pin())
+            elif action == "unpin" and pins:
+                token = pins.pop(rng.randrange(len(pins)))
+                deleted += holds.unpin(token)
+                for _, waited in waiting:
+                    waited.discard(token)
+            elif action == "lease":
+                blobs = rng.sample("abcd", rng.randint(1, 2))
+                leases[holds.lease(blobs)] = blobs
+            elif action == "unlease" and leases:
+                token = rng.choice(list(leases))
+                del leases[token]
+                deleted += holds.unlease(token)
+            elif action == "free":
+                ref = Ref(rng.choice("abcd"))  # blobs repeat: a lease on "a" holds them all
+                waiting.append((ref, set(pins)))
+                deleted += holds.free([ref])
+            settle()
+            assert sorted(r.blob for r in deleted) == sorted(r.blob for r in expected)
+            assert holds.waiting == len(waiting)

@@ -20,9 +20,8 @@ the start-up sweep removes it.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 
@@ -34,38 +33,49 @@ class _HasBlob(Protocol):
 R = TypeVar("R", bound=_HasBlob)
 
 
-@dataclass
-class _Pending(Generic[R]):
-    ref: R
-    pins: set[int] = field(default_factory=set)  # pins it still waits for
-
-
 class ReadHolds(Generic[R]):
-    """Pins, leases and the frees waiting for them."""
+    """Pins, leases and the frees waiting for them.
+
+    Every call costs O(1) plus what it sets free, however many frees wait (an overwrite-heavy
+    load during a long GET queues thousands): pin tokens only grow, so a free waits exactly
+    while a pin older than its own place in that order is alive, and frees are queued in that
+    same order; a free past its pins but blocked by a lease waits under its blob.
+    """
 
     def __init__(self) -> None:
-        self._numbers = itertools.count()
+        self._pin_numbers = itertools.count()
+        self._lease_numbers = itertools.count()
         self._pins: set[int] = set()
+        self._pin_order: deque[int] = deque()  # pins in token order; dropped ones popped lazily
         self._leases: dict[int, tuple[str, ...]] = {}
         self._leased: Counter[str] = Counter()
-        self._pending: list[_Pending[R]] = []
+        self._after_pins: deque[tuple[int, R]] = deque()  # (first pin not waited for, ref)
+        self._after_lease: dict[str, list[R]] = {}
+        self._waiting = 0
 
     def pin(self) -> int:
         """Take a pin (before a lookup); returns its token for :meth:`unpin`."""
-        token = next(self._numbers)
+        token = next(self._pin_numbers)
         self._pins.add(token)
+        self._pin_order.append(token)
         return token
 
     def unpin(self, token: int) -> list[R]:
         """Drop a pin; returns the refs now free to delete."""
         self._pins.discard(token)
-        for pending in self._pending:
-            pending.pins.discard(token)
-        return self._ready()
+        while self._pin_order and self._pin_order[0] not in self._pins:
+            self._pin_order.popleft()
+        oldest = self._pin_order[0] if self._pin_order else None
+        ready: list[R] = []
+        while self._after_pins and (oldest is None or oldest >= self._after_pins[0][0]):
+            _, ref = self._after_pins.popleft()
+            self._waiting -= 1
+            self._past_pins(ref, ready)
+        return ready
 
     def lease(self, blobs: Iterable[str]) -> int:
         """Lease ``blobs`` (take it while pinned); returns its token for :meth:`unlease`."""
-        token = next(self._numbers)
+        token = next(self._lease_numbers)
         held = tuple(blobs)
         self._leases[token] = held
         self._leased.update(held)
@@ -73,17 +83,28 @@ class ReadHolds(Generic[R]):
 
     def unlease(self, token: int) -> list[R]:
         """Drop a lease; returns the refs now free to delete."""
-        self._leased.subtract(self._leases.pop(token, ()))
-        self._leased += Counter()  # drop the zero counts
-        return self._ready()
+        ready: list[R] = []
+        for blob in self._leases.pop(token, ()):
+            self._leased[blob] -= 1
+            if self._leased[blob] <= 0:
+                del self._leased[blob]
+                released = self._after_lease.pop(blob, [])
+                self._waiting -= len(released)
+                ready.extend(released)
+        return ready
 
     def free(self, refs: Iterable[R]) -> list[R]:
         """Ask for ``refs`` to be deleted (after the commit that dropped them); returns those
         free to delete now. The rest are returned by the :meth:`unpin` or :meth:`unlease` that
         lets them go."""
+        ready: list[R] = []
         for ref in refs:
-            self._pending.append(_Pending(ref, set(self._pins)))
-        return self._ready()
+            if self._pins:  # every live pin is older than this free
+                self._after_pins.append((next(self._pin_numbers), ref))
+                self._waiting += 1
+            else:
+                self._past_pins(ref, ready)
+        return ready
 
     def is_leased(self, blob: str) -> bool:
         return self._leased[blob] > 0
@@ -91,10 +112,11 @@ class ReadHolds(Generic[R]):
     @property
     def waiting(self) -> int:
         """How many frees are waiting for a reader (for tests and status)."""
-        return len(self._pending)
+        return self._waiting
 
-    def _ready(self) -> list[R]:
-        ready = [p.ref for p in self._pending if not p.pins and not self._leased[p.ref.blob]]
-        if ready:
-            self._pending = [p for p in self._pending if p.pins or self._leased[p.ref.blob]]
-        return ready
+    def _past_pins(self, ref: R, ready: list[R]) -> None:
+        if self._leased[ref.blob] > 0:
+            self._after_lease.setdefault(ref.blob, []).append(ref)
+            self._waiting += 1
+        else:
+            ready.append(ref)
