@@ -545,14 +545,6 @@ class BlobStore:
         last one that might is done (call only after the commit that dropped them)."""
         await self._delete_freed(self._holds.free(refs))
 
-    def is_leased(self, blob: str) -> bool:
-        return self._holds.is_leased(blob)
-
-    @property
-    def frees_waiting(self) -> int:
-        """How many freed blobs still wait for a reader."""
-        return self._holds.waiting
-
     async def _delete_freed(self, refs: list[BlobRef]) -> None:
         if refs:
             with trio.CancelScope(shield=True):  # the free was asked; do not lose it here

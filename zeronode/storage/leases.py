@@ -106,12 +106,9 @@ class ReadHolds(Generic[R]):
                 self._past_pins(ref, ready)
         return ready
 
-    def is_leased(self, blob: str) -> bool:
-        return self._leased[blob] > 0
-
     @property
     def waiting(self) -> int:
-        """How many frees are waiting for a reader (for tests and status)."""
+        """How many frees are waiting for a reader."""
         return self._waiting
 
     def _past_pins(self, ref: R, ready: list[R]) -> None:
