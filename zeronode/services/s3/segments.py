@@ -35,10 +35,10 @@ from zeronode.services.s3.projections import unpack
 Segment = dict[str, Any]
 _T = TypeVar("_T")
 
-#: How often a read whose bytes were gone looks up again. Frees wait for the reads that might
-#: want the bytes (``BlobStore.reading``), so on one node this is for a holder that dropped a
-#: copy between the lookup and the read (its scrub collected a blob another node's overwrite
-#: unreferenced), which the next lookup does not name again.
+#: How often a read whose bytes were gone looks up again. On its own node a read no longer
+#: finds them gone (frees wait for it: ``BlobStore.reading``); in a cluster another holder it
+#: reads from may have dropped its copy meanwhile (an overwrite made there), and a later lookup
+#: sees the new version once that overwrite has replicated here.
 LOOKUPS = 3
 
 
