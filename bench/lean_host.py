@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import h11
 import trio
@@ -91,7 +92,7 @@ async def _request(
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
         "method": request.method.decode(), "scheme": "http",
-        "path": _unquote(path), "raw_path": path, "query_string": query, "root_path": "",
+        "path": unquote(path.decode("latin-1")), "raw_path": path, "query_string": query, "root_path": "",
         "headers": list(request.headers), "client": None, "server": None,
     }  # fmt: skip
     state = {"continued": not expects, "body_done": False}
@@ -126,12 +127,6 @@ async def _request(
     while conn.their_state is h11.SEND_BODY:  # the app did not read the whole body
         if isinstance(await _next_event(conn, stream), h11.EndOfMessage):
             break
-
-
-def _unquote(raw: bytes) -> str:
-    from urllib.parse import unquote
-
-    return unquote(raw.decode("latin-1"))
 
 
 def main() -> None:
