@@ -542,7 +542,8 @@ class BlobStore:
 
     async def free(self, refs: Iterable[BlobRef]) -> None:
         """Delete ``refs`` once no reader can want them: now if none can, otherwise when the
-        last one that might is done (call only after the commit that dropped them)."""
+        last one that might is done (call only after the commit that dropped them). A
+        cancelled caller does not stop it: the deletes run shielded."""
         await self._delete_freed(self._holds.free(refs))
 
     async def _delete_freed(self, refs: list[BlobRef]) -> None:

@@ -172,11 +172,6 @@ async def _shielded(ctx: RequestContext, mutation: Mutation) -> None:
         await ctx.node.journal.submit(mutation)
 
 
-async def _free(ctx: RequestContext, segments: Sequence[Segment]) -> None:
-    with trio.CancelScope(shield=True):
-        await free_segments(ctx, segments)
-
-
 # -- CreateMultipartUpload --------------------------------------------------------------------
 
 
@@ -256,7 +251,7 @@ async def _store_part(
             await ctx.node.blobs.delete(written.ref)
         raise
     schedule_replicas(ctx, [committed[0]["segment"]])
-    await _free(ctx, [part["segment"] for part in replaced])
+    await free_segments(ctx, [part["segment"] for part in replaced])
     return committed[0], written.checksums
 
 
@@ -364,7 +359,7 @@ async def complete_multipart_upload(ctx: RequestContext, params: Params) -> Para
     await _shielded(ctx, mutation)
     state = result[0]
     schedule_replicas(ctx, state["segments"])  # parts whose copies are not made yet
-    await _free(ctx, freed)
+    await free_segments(ctx, freed)
     out: Params = {
         "Location": _location(ctx, bucket, key),
         "Bucket": bucket,
@@ -393,7 +388,7 @@ async def abort_multipart_upload(ctx: RequestContext, params: Params) -> Params:
         return _forget_upload(bucket, upload_id, parts)
 
     await _shielded(ctx, mutation)
-    await _free(ctx, freed)
+    await free_segments(ctx, freed)
     return {}
 
 

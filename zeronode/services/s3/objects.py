@@ -177,8 +177,7 @@ async def _commit_version(
     try:
         await ctx.node.journal.submit(mutation)
     except Exception:
-        with trio.CancelScope(shield=True):
-            await free_segments(ctx, new_segments)
+        await free_segments(ctx, new_segments)
         raise
     write, versioned = outcome[-1]
     schedule_replicas(ctx, new_segments)
